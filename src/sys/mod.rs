@@ -21,10 +21,12 @@
 
 mod poll;
 mod select;
+mod sigpipe;
 mod timeout;
 
 pub use poll::{poll, PollFd, PollFlags};
 pub use select::{select, FdSet, FdSetSizeError, FD_SETSIZE};
+pub(crate) use sigpipe::ignore_sigpipe_once;
 pub use timeout::Deadline;
 
 use std::io;
@@ -50,4 +52,14 @@ pub(crate) fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
     // memory, and an fd that is not open simply yields EBADF.
     let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     cvt(ret).is_ok()
+}
+
+/// Views an initialised byte buffer as the `MaybeUninit` buffer that
+/// `socket2`'s `recv_from` takes.
+pub(crate) fn as_uninit_mut(buf: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+    // SAFETY: MaybeUninit<u8> has the layout of u8, and the only writer of
+    // the returned slice is socket2's recv_from, which writes initialised
+    // bytes (the kernel's copy) and never de-initialises any, so `buf` stays
+    // fully initialised.
+    unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
 }

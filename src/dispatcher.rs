@@ -1,0 +1,532 @@
+//! The dispatcher: a non-blocking socket (or file) plus the state flags of
+//! asyncore's `dispatcher` (`connected`, `accepting`, `connecting`, `addr`).
+//!
+//! In Python a dispatcher is one object that is both the socket and the
+//! event handler. Here the two halves are split: [`Dispatcher`] is the
+//! socket half that your [`Handler`](crate::Handler) is *handed* on every
+//! event, and the handler is your own struct. That split is what lets a
+//! handler borrow its socket and its own state at the same time.
+
+use crate::file_dispatcher::FileWrapper;
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::fmt;
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How long a listener whose `accept` failed with `EMFILE`/`ENFILE` stays
+/// out of the read set, unless a channel of its map closes first.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Error numbers that mean "the peer is gone" (asyncore's `_DISCONNECTED`).
+/// A handler error with one of these leads to `handle_close`, any other to
+/// `handle_error`.
+pub const DISCONNECTED: [i32; 6] = [
+    libc::ECONNRESET,
+    libc::ENOTCONN,
+    libc::ESHUTDOWN,
+    libc::ECONNABORTED,
+    libc::EPIPE,
+    libc::EBADF,
+];
+
+/// Whether `err` means the peer is gone (its errno is in [`DISCONNECTED`]).
+pub fn is_disconnected(err: &io::Error) -> bool {
+    err.raw_os_error()
+        .map_or(false, |code| DISCONNECTED.contains(&code))
+}
+
+pub(crate) enum Io {
+    Socket(Socket),
+    File(FileWrapper),
+    Closed,
+}
+
+/// A socket (or file) channel with asyncore's state: the socket half of
+/// Python's `asyncore.dispatcher`.
+///
+/// Create one with [`Dispatcher::create_socket`] (asyncore's
+/// `create_socket(family, type)`), [`Dispatcher::from_socket`] (asyncore's
+/// `dispatcher(sock)`), or [`Dispatcher::file_dispatcher`] (asyncore's
+/// `file_dispatcher(fd)`), then register it with a handler:
+/// [`Map::add`](crate::Map::add) or [`Context::add`](crate::Context::add).
+///
+/// All socket operations are non-blocking and follow asyncore's rules:
+///
+/// | operation | would block | peer gone (`ECONNRESET`, `EPIPE`, ...) |
+/// |---|---|---|
+/// | [`send`](Self::send) | `Ok(0)` | `Ok(0)`, and `handle_close` runs after the handler returns |
+/// | [`recv`](Self::recv) | `Err(WouldBlock)`, which the loop ignores | `Ok(0)`, and `handle_close` runs after the handler returns |
+/// | [`accept`](Self::accept) | `Ok(None)` | `Ok(None)` (`ECONNABORTED`) |
+/// | [`connect`](Self::connect) | `Ok(())`, `handle_connect` later | `Err` |
+///
+/// `recv` returning `Ok(0)` on a stream means the peer closed: the loop
+/// calls `handle_close` as soon as the current handler returns, as asyncore's
+/// `recv` does.
+pub struct Dispatcher {
+    pub(crate) io: Io,
+    connected: bool,
+    accepting: bool,
+    connecting: bool,
+    /// Streams read 0 bytes at EOF; datagram sockets may get empty datagrams.
+    stream: bool,
+    addr: Option<SockAddr>,
+    /// Set by `recv`/`send` when the peer is gone; the loop calls
+    /// `handle_close` after the handler returns and clears it.
+    close_pending: bool,
+    /// Set by `accept` on EMFILE/ENFILE: (when, the map's removal count then).
+    accept_paused: Option<(Instant, u64)>,
+}
+
+impl Dispatcher {
+    fn with_io(io: Io, stream: bool) -> Self {
+        Dispatcher {
+            io,
+            connected: false,
+            accepting: false,
+            connecting: false,
+            stream,
+            addr: None,
+            close_pending: false,
+            accept_paused: None,
+        }
+    }
+
+    /// Creates a new non-blocking socket (asyncore's `create_socket(family,
+    /// type)`): `Domain::IPV4`, `Domain::IPV6` or `Domain::UNIX`, and
+    /// `Type::STREAM` or `Type::DGRAM`. The fd is close-on-exec.
+    ///
+    /// ```
+    /// use selectloop::{Dispatcher, Domain, Type};
+    /// let d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM)?;
+    /// assert!(!d.connected() && !d.accepting());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn create_socket(domain: Domain, ty: Type) -> io::Result<Self> {
+        let sock = Socket::new(domain, ty, None)?;
+        Self::prepare(&sock)?;
+        Ok(Self::with_io(Io::Socket(sock), ty == Type::STREAM))
+    }
+
+    fn prepare(sock: &Socket) -> io::Result<()> {
+        sock.set_nonblocking(true)?;
+        sock.set_cloexec(true)?;
+        #[cfg(not(selectloop_msg_nosignal))]
+        sock.set_nosigpipe(true)?;
+        Ok(())
+    }
+
+    /// Wraps an existing socket (asyncore's `dispatcher(sock)`), e.g. one
+    /// returned by [`accept`](Self::accept) or a `std::net::TcpStream`.
+    ///
+    /// The socket is made non-blocking. If it has a peer, the dispatcher
+    /// starts `connected` with `addr` set to the peer's address; an
+    /// unconnected socket (`ENOTCONN`/`EINVAL`) starts unconnected; any other
+    /// failure to read the peer address is returned.
+    pub fn from_socket(sock: impl Into<Socket>) -> io::Result<Self> {
+        let sock: Socket = sock.into();
+        Self::prepare(&sock)?;
+        let stream = sock.r#type().map_or(true, |t| t == Type::STREAM);
+        let peer = match sock.peer_addr() {
+            Ok(addr) => Some(addr),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::EINVAL)) => None,
+            Err(e) => return Err(e),
+        };
+        let mut d = Self::with_io(Io::Socket(sock), stream);
+        if let Some(addr) = peer {
+            d.connected = true;
+            d.addr = Some(addr);
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn from_file_wrapper(file: FileWrapper) -> Self {
+        let mut d = Self::with_io(Io::File(file), true);
+        d.connected = true;
+        d
+    }
+
+    /// The underlying socket, for options this type does not wrap
+    /// (`setsockopt`), or `None` for a file dispatcher or a closed one.
+    pub fn socket(&self) -> Option<&Socket> {
+        match &self.io {
+            Io::Socket(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn sock(&self) -> io::Result<&Socket> {
+        match &self.io {
+            Io::Socket(s) => Ok(s),
+            Io::File(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not a socket: this dispatcher wraps a file descriptor",
+            )),
+            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    /// The fd, or `None` once closed (asyncore's `fileno()`).
+    pub fn fileno(&self) -> Option<RawFd> {
+        match &self.io {
+            Io::Socket(s) => Some(s.as_raw_fd()),
+            Io::File(f) => Some(f.fileno()),
+            Io::Closed => None,
+        }
+    }
+
+    /// Whether the connection is established (asyncore's `connected`).
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether this is a listening socket (asyncore's `accepting`).
+    pub fn accepting(&self) -> bool {
+        self.accepting
+    }
+
+    /// Whether a non-blocking `connect` is in progress (asyncore's
+    /// `connecting`).
+    pub fn connecting(&self) -> bool {
+        self.connecting
+    }
+
+    /// The address bound to (after [`bind`](Self::bind), the real one, with
+    /// the port the kernel chose for port 0), connected to, or of the peer
+    /// (asyncore's `addr`).
+    pub fn addr(&self) -> Option<&SockAddr> {
+        self.addr.as_ref()
+    }
+
+    /// Whether [`close`](Self::close) has run.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.io, Io::Closed)
+    }
+
+    /// Sets `SO_REUSEADDR`, so a server can bind its port again right after
+    /// a restart (asyncore's `set_reuse_addr`).
+    pub fn set_reuse_addr(&self) -> io::Result<()> {
+        self.sock()?.set_reuse_address(true)
+    }
+
+    /// Binds the socket (asyncore's `bind`). `addr` may be a
+    /// `std::net::SocketAddr` or a [`SockAddr`] (`SockAddr::unix(path)` for
+    /// Unix-domain sockets). Afterwards [`addr`](Self::addr) is the bound
+    /// address as the kernel reports it.
+    pub fn bind(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        let sock = self.sock()?;
+        sock.bind(&addr)?;
+        self.addr = Some(sock.local_addr().unwrap_or(addr));
+        Ok(())
+    }
+
+    /// Starts listening (asyncore's `listen`); the dispatcher is `accepting`
+    /// from now on, and read events become `handle_accept`.
+    pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.sock()?.listen(backlog)?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    /// Starts a non-blocking connect (asyncore's `connect`).
+    ///
+    /// Returns at once; the loop calls `handle_connect` when the connection
+    /// is established (the first read or write event), or routes the error
+    /// (`ECONNREFUSED`, ...) to `handle_error`. While `connecting`, the loop
+    /// always asks for write readiness, whatever `writable()` says, because
+    /// that is how the kernel reports a finished connect.
+    pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.connected = false;
+        self.connecting = true;
+        match self.sock()?.connect(&addr) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINPROGRESS) | Some(libc::EALREADY) | Some(libc::EAGAIN) | Some(libc::EISCONN)
+                ) => {}
+            Err(e) => {
+                self.connecting = false;
+                return Err(e);
+            }
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Completes a connect: reads `SO_ERROR`; 0 means connected.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<()> {
+        if let Some(err) = self.take_error()? {
+            self.connecting = false;
+            return Err(err);
+        }
+        self.connected = true;
+        self.connecting = false;
+        Ok(())
+    }
+
+    /// Reads and clears the pending socket error (`SO_ERROR`); always
+    /// `Ok(None)` for a file dispatcher, as asyncore's `file_wrapper` does.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match &self.io {
+            Io::Socket(s) => s.take_error(),
+            Io::File(f) => Ok(f.so_error()),
+            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    /// Accepts a connection (asyncore's `accept`): `Ok(Some((sock, addr)))`,
+    /// or `Ok(None)` when there is none after all (would block,
+    /// `ECONNABORTED`).
+    ///
+    /// Out of file descriptors (`EMFILE`, `ENFILE`) is also `Ok(None)`, with a
+    /// warning logged: the listener stays open and leaves the read set until
+    /// a channel of the map closes or 100 ms pass, so the loop neither dies
+    /// (asyncore closes the listener) nor spins on a listener that stays
+    /// readable. Pending connections wait in the kernel's backlog meanwhile.
+    pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
+        match self.sock()?.accept() {
+            Ok(pair) => {
+                self.accept_paused = None;
+                Ok(Some(pair))
+            }
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO) => Ok(None),
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                    log::warn!(
+                        "{:?}: accept failed: {}; pausing accepts until a channel closes (at most {} ms)",
+                        self,
+                        e,
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    self.accept_paused = Some((Instant::now(), u64::MAX));
+                    Ok(None)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Whether `accept` hit EMFILE/ENFILE and the pause has not been lifted.
+    pub(crate) fn is_accept_paused(&self) -> bool {
+        self.accept_paused.is_some()
+    }
+
+    /// The loop's view of an EMFILE pause: stamps the map's removal count on
+    /// a fresh pause, and says whether the listener is still paused.
+    pub(crate) fn accept_paused(&mut self, now: Instant, removals: u64) -> bool {
+        match &mut self.accept_paused {
+            None => false,
+            Some((since, seen)) => {
+                if *seen == u64::MAX {
+                    *seen = removals;
+                }
+                if *seen != removals || now.duration_since(*since) >= ACCEPT_BACKOFF {
+                    self.accept_paused = None;
+                    false
+                } else {
+                    true
+                }
+            }
+        }
+    }
+
+    /// Time left in an EMFILE pause, so the loop can wake up to retry.
+    pub(crate) fn accept_pause_left(&self, now: Instant) -> Option<Duration> {
+        self.accept_paused
+            .map(|(since, _)| ACCEPT_BACKOFF.saturating_sub(now.duration_since(since)))
+    }
+
+    /// Sends `data` (asyncore's `send`); returns how many bytes the kernel
+    /// took, `0` if it would block. A gone peer also gives `0` and schedules
+    /// `handle_close`. Never raises SIGPIPE.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let res = match &mut self.io {
+            Io::Socket(s) => send_nosignal(s, data),
+            Io::File(f) => f.send(data),
+            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        match res {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) if is_disconnected(&e) => {
+                self.close_pending = true;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Receives into `buf` (asyncore's `recv`); returns how many bytes were
+    /// read. On a stream, `Ok(0)` means the peer closed (or is gone), and
+    /// `handle_close` runs as soon as the handler returns. Would block is
+    /// `Err(WouldBlock)`, which the loop ignores if the handler passes it on.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let res = match &mut self.io {
+            Io::Socket(s) => (&*s).read(buf),
+            Io::File(f) => f.recv(buf),
+            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        match res {
+            Ok(0) if self.stream && !buf.is_empty() => {
+                self.close_pending = true;
+                Ok(0)
+            }
+            Err(e) if is_disconnected(&e) => {
+                self.close_pending = true;
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    /// Sends a datagram to `addr` (for `Type::DGRAM` sockets); `Ok(0)` if it
+    /// would block.
+    pub fn sendto(&mut self, data: &[u8], addr: &SockAddr) -> io::Result<usize> {
+        match self.sock()?.send_to(data, addr) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Receives a datagram and its sender's address (for `Type::DGRAM`
+    /// sockets). Would block is `Err(WouldBlock)`.
+    pub fn recvfrom(&mut self, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+        self.sock()?.recv_from(crate::sys::as_uninit_mut(buf))
+    }
+
+    /// Shuts down one or both directions of a connected socket (for example
+    /// `Shutdown::Write` to send EOF while still reading).
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        self.sock()?.shutdown(how)
+    }
+
+    /// Closes the socket (asyncore's `close`). The channel leaves the map as
+    /// soon as the handler returns and gets no further events. Closing twice
+    /// is harmless: the fd is closed exactly once.
+    pub fn close(&mut self) {
+        self.io = Io::Closed;
+        self.connected = false;
+        self.accepting = false;
+        self.connecting = false;
+        self.accept_paused = None;
+    }
+
+    /// Forgets an fd that was closed behind this dispatcher's back (poll(2)
+    /// said `POLLNVAL`, select(2) said `EBADF`): the number may already
+    /// belong to someone else, so it must not be closed again.
+    pub(crate) fn forget_fd(&mut self) {
+        match std::mem::replace(&mut self.io, Io::Closed) {
+            Io::Socket(s) => std::mem::forget(s),
+            Io::File(f) => f.forget(),
+            Io::Closed => {}
+        }
+        self.close();
+    }
+
+    pub(crate) fn take_close_pending(&mut self) -> bool {
+        std::mem::take(&mut self.close_pending)
+    }
+}
+
+#[cfg(selectloop_msg_nosignal)]
+fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
+    s.send_with_flags(data, libc::MSG_NOSIGNAL)
+}
+
+#[cfg(not(selectloop_msg_nosignal))]
+fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
+    // SO_NOSIGPIPE was set when the socket was prepared.
+    std::io::Write::write(&mut &*s, data)
+}
+
+/// Writes a socket address as asyncore's repr does: `IP:PORT` for inet
+/// addresses, the path for Unix-domain ones.
+pub(crate) struct DisplayAddr<'a>(pub &'a SockAddr);
+
+impl fmt::Display for DisplayAddr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(a) = self.0.as_socket() {
+            write!(f, "{a}")
+        } else if let Some(p) = self.0.as_pathname() {
+            write!(f, "{}", p.display())
+        } else if self.0.is_unnamed() {
+            f.write_str("unnamed")
+        } else {
+            write!(f, "{:?}", self.0)
+        }
+    }
+}
+
+/// Like asyncore's repr: `<Dispatcher listening 127.0.0.1:8080 fd=3>`,
+/// `<Dispatcher connected 127.0.0.1:40112 fd=5>`, `<Dispatcher closed>`.
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<Dispatcher")?;
+        if self.accepting && self.addr.is_some() {
+            f.write_str(" listening")?;
+        } else if self.connected {
+            f.write_str(" connected")?;
+        } else if self.connecting {
+            f.write_str(" connecting")?;
+        }
+        if let Some(addr) = &self.addr {
+            write!(f, " {}", DisplayAddr(addr))?;
+        }
+        match self.fileno() {
+            Some(fd) => write!(f, " fd={fd}>"),
+            None => f.write_str(" closed>"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    fn localhost() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    }
+
+    #[test]
+    fn repr_shows_listening_and_address() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        d.bind(localhost()).unwrap();
+        d.listen(5).unwrap();
+        let port = d.addr().unwrap().as_socket().unwrap().port();
+        let repr = format!("{d:?}");
+        assert!(repr.starts_with("<Dispatcher listening 127.0.0.1:"), "{repr}");
+        assert!(repr.contains(&format!(":{port} fd=")), "{repr}");
+        d.close();
+        assert_eq!(format!("{d:?}"), format!("<Dispatcher 127.0.0.1:{port} closed>"));
+    }
+
+    #[test]
+    fn bind_reports_the_real_port() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        d.bind(localhost()).unwrap();
+        assert_ne!(d.addr().unwrap().as_socket().unwrap().port(), 0);
+    }
+
+    #[test]
+    fn close_twice_is_harmless() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        d.close();
+        d.close();
+        assert!(d.is_closed());
+        assert_eq!(d.fileno(), None);
+    }
+
+    #[test]
+    fn disconnected_errors_match_asyncore() {
+        for code in [libc::ECONNRESET, libc::EPIPE, libc::EBADF, libc::ENOTCONN] {
+            assert!(is_disconnected(&io::Error::from_raw_os_error(code)));
+        }
+        assert!(!is_disconnected(&io::Error::from_raw_os_error(libc::ECONNREFUSED)));
+        assert!(!is_disconnected(&io::Error::new(io::ErrorKind::Other, "x")));
+    }
+}

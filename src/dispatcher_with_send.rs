@@ -1,0 +1,188 @@
+//! `dispatcher_with_send`: a dispatcher with buffered output, for simple
+//! clients and servers (the echo server of the seed articles).
+
+use crate::dispatcher::Dispatcher;
+use crate::handler::DispatcherType;
+use std::fmt;
+use std::io;
+use std::ops::{Deref, DerefMut};
+
+/// asyncore sends the output buffer in slices of this many bytes.
+pub const SEND_SLICE: usize = 65536;
+
+/// The default limit of queued output: 256 KiB.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
+
+/// A [`Dispatcher`] whose [`send`](Self::send) queues what the kernel does
+/// not take at once, and sends the rest when the socket is writable
+/// (asyncore's `dispatcher_with_send`).
+///
+/// Differences from asyncore, on purpose:
+///
+/// * **Bounded output.** The queue has a limit ([`DEFAULT_OUTPUT_LIMIT`],
+///   changed with [`with_output_limit`](Self::with_output_limit)). While it
+///   is at or over the limit, [`is_full`](Self::is_full) is `true` and the
+///   default `readable()` is `false`: a peer that sends without reading stops
+///   being read, so its echo cannot grow the server's memory without bound
+///   (TCP flow control then slows the peer). A `send` while full is refused
+///   with an error and queues nothing.
+/// * **No copy when idle.** If nothing is queued, `send` writes straight from
+///   the caller's buffer and queues only the part the kernel did not take.
+/// * **Connecting is fine.** Data sent before the connection is established
+///   is queued and goes out after `handle_connect`.
+///
+/// It dereferences to [`Dispatcher`], so `recv`, `connected()` and the rest
+/// are there as on a plain dispatcher.
+pub struct DispatcherWithSend {
+    inner: Dispatcher,
+    out: Vec<u8>,
+    /// Bytes of `out` already sent.
+    sent: usize,
+    limit: usize,
+    close_when_done: bool,
+}
+
+impl DispatcherWithSend {
+    /// Wraps a dispatcher (for example `Dispatcher::from_socket(sock)?`).
+    pub fn new(inner: Dispatcher) -> Self {
+        DispatcherWithSend {
+            inner,
+            out: Vec::new(),
+            sent: 0,
+            limit: DEFAULT_OUTPUT_LIMIT,
+            close_when_done: false,
+        }
+    }
+
+    /// Sets the output limit in bytes (at least 1).
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self
+    }
+
+    /// The output limit in bytes.
+    pub fn output_limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Whether the queue is at or over its limit: stop producing output
+    /// (the default `readable()` is `false` meanwhile).
+    pub fn is_full(&self) -> bool {
+        self.pending() >= self.limit
+    }
+
+    /// Queues `data` and sends what the socket takes now (asyncore's
+    /// `dispatcher_with_send.send`). Returns `Ok(data.len())`: every byte is
+    /// either sent or queued.
+    ///
+    /// Refused with an error (kind `OutOfMemory`), queueing nothing, if the
+    /// queue is already full: the caller still has the data.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.is_full() {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "output buffer full ({} bytes queued, limit {}); wait until is_full() is false",
+                    self.pending(),
+                    self.limit
+                ),
+            ));
+        }
+        let mut rest = data;
+        if self.pending() == 0 && self.inner.connected() {
+            let n = self.inner.send(&data[..data.len().min(SEND_SLICE)])?;
+            rest = &data[n..];
+        }
+        if !rest.is_empty() {
+            self.out.extend_from_slice(rest);
+        }
+        Ok(data.len())
+    }
+
+    /// Sends queued output, one slice of at most [`SEND_SLICE`] bytes
+    /// (asyncore's `initiate_send`); closes the channel once the queue is
+    /// empty if [`close_when_done`](Self::close_when_done) was called.
+    pub fn initiate_send(&mut self) -> io::Result<()> {
+        if self.pending() > 0 {
+            let end = self.out.len().min(self.sent + SEND_SLICE);
+            let n = self.inner.send(&self.out[self.sent..end])?;
+            self.sent += n;
+            if self.sent == self.out.len() {
+                self.out.clear();
+                self.sent = 0;
+            } else if self.sent >= self.out.len() / 2 {
+                self.out.drain(..self.sent);
+                self.sent = 0;
+            }
+        }
+        if self.close_when_done && self.pending() == 0 {
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// Closes the channel once everything queued has been sent.
+    pub fn close_when_done(&mut self) {
+        self.close_when_done = true;
+    }
+
+    /// Drops queued output.
+    pub fn discard_buffers(&mut self) {
+        self.out.clear();
+        self.sent = 0;
+    }
+
+    /// Closes the channel now; queued output is dropped.
+    pub fn close(&mut self) {
+        self.discard_buffers();
+        self.inner.close();
+    }
+}
+
+impl Deref for DispatcherWithSend {
+    type Target = Dispatcher;
+    fn deref(&self) -> &Dispatcher {
+        &self.inner
+    }
+}
+
+impl DerefMut for DispatcherWithSend {
+    fn deref_mut(&mut self) -> &mut Dispatcher {
+        &mut self.inner
+    }
+}
+
+impl DispatcherType for DispatcherWithSend {
+    fn dispatcher(&self) -> &Dispatcher {
+        &self.inner
+    }
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        &mut self.inner
+    }
+    /// Read only while the output queue has room (backpressure).
+    fn default_readable(&self) -> bool {
+        !self.is_full()
+    }
+    /// asyncore: `(not self.connected) or len(self.out_buffer)`.
+    fn default_writable(&self) -> bool {
+        !self.inner.connected() || self.pending() > 0 || self.close_when_done
+    }
+    /// Sends queued output.
+    fn default_handle_write(&mut self) -> io::Result<()> {
+        self.initiate_send()
+    }
+    fn close(&mut self) {
+        DispatcherWithSend::close(self)
+    }
+}
+
+impl fmt::Debug for DispatcherWithSend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ({} bytes queued)", self.inner, self.pending())
+    }
+}

@@ -1,0 +1,224 @@
+//! The event handlers of asyncore's `dispatcher`, as a trait with default
+//! methods: Python's "subclass and override `handle_*`" becomes "implement
+//! [`Handler`] and override what you need".
+
+use crate::channel::{Channel, IntoChannel};
+use crate::context::Context;
+use crate::dispatcher::Dispatcher;
+use socket2::{SockAddr, Socket};
+use std::any::Any;
+use std::io;
+
+/// A dispatcher type a [`Handler`] can be attached to: [`Dispatcher`]
+/// itself, or a type built on it such as
+/// [`DispatcherWithSend`](crate::DispatcherWithSend). It supplies the
+/// defaults that differ between asyncore's dispatcher classes.
+pub trait DispatcherType: 'static {
+    /// The socket half.
+    fn dispatcher(&self) -> &Dispatcher;
+    /// The socket half, mutably.
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher;
+    /// What [`Handler::readable`] returns unless overridden (`true`).
+    fn default_readable(&self) -> bool {
+        true
+    }
+    /// What [`Handler::writable`] returns unless overridden (`true`).
+    fn default_writable(&self) -> bool {
+        true
+    }
+    /// What [`Handler::handle_write`] does unless overridden: for a plain
+    /// dispatcher, log a warning "unhandled write event".
+    fn default_handle_write(&mut self) -> io::Result<()> {
+        log::warn!("{:?}: unhandled write event", self.dispatcher());
+        Ok(())
+    }
+    /// Closes the channel (asyncore's `close`).
+    fn close(&mut self) {
+        self.dispatcher_mut().close()
+    }
+}
+
+impl DispatcherType for Dispatcher {
+    fn dispatcher(&self) -> &Dispatcher {
+        self
+    }
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        self
+    }
+}
+
+/// The events of a channel: asyncore's `handle_*` methods and the
+/// `readable`/`writable` predicates, with asyncore's defaults.
+///
+/// Every method is handed the dispatcher (`ch`: the socket and its state)
+/// and a [`Context`] (to add channels, close or reach other channels, and end
+/// the loop). A method that returns `Err` sends the error to
+/// [`handle_close`](Self::handle_close) if it means the peer is gone
+/// (`ECONNRESET`, `EPIPE`, ... see [`DISCONNECTED`](crate::DISCONNECTED)),
+/// is ignored if it is `WouldBlock`, and goes to
+/// [`handle_error`](Self::handle_error) otherwise.
+///
+/// The type parameter is the dispatcher type the handler is attached to;
+/// it defaults to [`Dispatcher`], so `impl Handler for MyServer` is the
+/// common case and `impl Handler<DispatcherWithSend> for MyClient` gives
+/// buffered output.
+///
+/// ```
+/// use selectloop::{Context, Dispatcher, Handler};
+/// use std::io;
+///
+/// /// asyncore's http_client, minus the connect: reads until the peer closes.
+/// struct Printer;
+///
+/// impl Handler for Printer {
+///     fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+///         let mut buf = [0u8; 8192];
+///         let n = ch.recv(&mut buf)?;
+///         print!("{}", String::from_utf8_lossy(&buf[..n]));
+///         Ok(())
+///     }
+///     fn writable(&mut self, _ch: &Dispatcher) -> bool {
+///         false
+///     }
+/// }
+/// ```
+#[allow(unused_variables)]
+pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
+    /// Asked every loop iteration: should the loop wait for this channel to
+    /// become readable? Default: `true` (per dispatcher type).
+    fn readable(&mut self, ch: &D) -> bool {
+        ch.default_readable()
+    }
+
+    /// Asked every loop iteration: should the loop wait for this channel to
+    /// become writable? Default: `true` for a plain dispatcher, "has queued
+    /// output" for [`DispatcherWithSend`](crate::DispatcherWithSend). A
+    /// listening socket is never put in the write set, and a connecting one
+    /// always is.
+    fn writable(&mut self, ch: &D) -> bool {
+        ch.default_writable()
+    }
+
+    /// The socket has data to read, or the peer closed (then `recv` returns
+    /// 0 and `handle_close` follows). Default: log "unhandled read event".
+    fn handle_read(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        log::warn!("{:?}: unhandled read event", ch.dispatcher());
+        Ok(())
+    }
+
+    /// The socket can be written. Default: log "unhandled write event" for a
+    /// plain dispatcher; send queued output for `DispatcherWithSend`.
+    fn handle_write(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_write()
+    }
+
+    /// A non-blocking connect completed (called once, before the first
+    /// `handle_read` or `handle_write`). Default: log "unhandled connect
+    /// event".
+    fn handle_connect(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        log::warn!("{:?}: unhandled connect event", ch.dispatcher());
+        Ok(())
+    }
+
+    /// A listening socket has a connection waiting. Default: accept it and
+    /// pass it to [`handle_accepted`](Self::handle_accepted) (asyncore 3.2+);
+    /// nothing happens if there is none after all.
+    fn handle_accept(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some((sock, addr)) = ch.dispatcher_mut().accept()? {
+            self.handle_accepted(ch, sock, addr, cx)?;
+        }
+        Ok(())
+    }
+
+    /// A connection was accepted; `sock` is the new connection and `addr`
+    /// the peer. Typically: `cx.add(Dispatcher::from_socket(sock)?, MyHandler)`.
+    /// Default: log "unhandled accepted event" and close `sock`.
+    fn handle_accepted(
+        &mut self,
+        ch: &mut D,
+        sock: Socket,
+        addr: SockAddr,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        log::warn!("{:?}: unhandled accepted event", ch.dispatcher());
+        drop(sock);
+        Ok(())
+    }
+
+    /// Out-of-band data arrived (the except set of select, `POLLPRI` of
+    /// poll). Rare. Default: log "unhandled incoming priority event".
+    fn handle_expt(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        log::warn!("{:?}: unhandled incoming priority event", ch.dispatcher());
+        Ok(())
+    }
+
+    /// The peer closed or the connection broke. Default: log "unhandled
+    /// close event" and close the channel.
+    fn handle_close(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        log::warn!("{:?}: unhandled close event", ch.dispatcher());
+        ch.close();
+        Ok(())
+    }
+
+    /// A handler returned an error that does not mean "peer gone" (Python:
+    /// an uncaught exception). Default: log it at error level, with the
+    /// channel, and close the channel.
+    fn handle_error(&mut self, ch: &mut D, err: io::Error, cx: &mut Context<'_>) {
+        log::error!("{:?}: uncaptured error: {}; closing", ch.dispatcher(), err);
+        ch.close();
+    }
+}
+
+/// The map entry for a dispatcher type `D` and its handler `H`.
+struct Entry<D, H> {
+    ch: D,
+    handler: H,
+}
+
+impl<D: DispatcherType, H: Handler<D>> IntoChannel<H> for D {
+    fn into_channel(self, handler: H) -> Box<dyn Channel> {
+        Box::new(Entry { ch: self, handler })
+    }
+}
+
+impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
+    fn dispatcher(&self) -> &Dispatcher {
+        self.ch.dispatcher()
+    }
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        self.ch.dispatcher_mut()
+    }
+    fn readable(&mut self) -> bool {
+        self.handler.readable(&self.ch)
+    }
+    fn writable(&mut self) -> bool {
+        self.handler.writable(&self.ch)
+    }
+    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_accept(&mut self.ch, cx)
+    }
+    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_connect(&mut self.ch, cx)
+    }
+    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_read(&mut self.ch, cx)
+    }
+    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_write(&mut self.ch, cx)
+    }
+    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_expt(&mut self.ch, cx)
+    }
+    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_close(&mut self.ch, cx)
+    }
+    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
+        self.handler.handle_error(&mut self.ch, err, cx)
+    }
+    fn dispatcher_any(&mut self) -> &mut dyn Any {
+        &mut self.ch
+    }
+    fn handler_any(&mut self) -> &mut dyn Any {
+        &mut self.handler
+    }
+}

@@ -1,0 +1,224 @@
+//! The event rules: how readiness reported by select(2) or poll(2) becomes
+//! `handle_*` calls (asyncore's `readwrite`, `read`, `write`, `_exception`
+//! and the dispatcher's `handle_*_event` methods), and how handler errors are
+//! routed.
+//!
+//! | readiness | channel state | handler called |
+//! |---|---|---|
+//! | read (`POLLIN`) | accepting | `handle_accept` |
+//! | read (`POLLIN`) | connecting | `handle_connect` (if `SO_ERROR` is 0), then `handle_read` |
+//! | read (`POLLIN`) | otherwise | `handle_read` |
+//! | write (`POLLOUT`) | accepting | nothing |
+//! | write (`POLLOUT`) | connecting | `handle_connect` (if `SO_ERROR` is 0), then `handle_write` |
+//! | write (`POLLOUT`) | otherwise | `handle_write` |
+//! | except set (`POLLPRI`) | `SO_ERROR` set | `handle_close` |
+//! | except set (`POLLPRI`) | otherwise | `handle_expt` |
+//! | `POLLHUP`, `POLLERR` | | `handle_close` |
+//! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
+//! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`FdSetSizeError`](crate::sys::FdSetSizeError)) |
+//!
+//! After each handler: if it returned an error, `WouldBlock` is ignored, an
+//! error that means "peer gone" ([`DISCONNECTED`](crate::DISCONNECTED)) goes
+//! to `handle_close`, and any other to `handle_error`. If `recv`/`send` saw
+//! the peer go, `handle_close` runs next. Once the channel is closed (or the
+//! loop was told to exit), none of its remaining events of the iteration is
+//! delivered.
+
+use crate::channel::Channel;
+use crate::context::Context;
+use crate::dispatcher::is_disconnected;
+use crate::map::{Slots, Token};
+use crate::sys::{FdSetSizeError, PollFlags};
+use std::io;
+use std::os::fd::RawFd;
+
+/// What the loop learned about one registered channel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Event {
+    /// poll(2) revents, or select(2)'s sets as POLLIN/POLLOUT/POLLPRI.
+    Ready(PollFlags),
+    /// The fd was closed while registered (POLLNVAL, or EBADF from select).
+    FdClosed,
+    /// select(2) cannot watch this fd.
+    FdTooLarge(FdSetSizeError),
+}
+
+/// Which syscall produced the event: only changes the trace wording, so a
+/// student reads each backend in its own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Select,
+    Poll,
+}
+
+#[derive(Clone, Copy)]
+enum Hook {
+    Read,
+    Write,
+    Expt,
+    Close,
+}
+
+/// Delivers `event` to channel `token`, if it is still the channel that was
+/// registered when the syscall was made; a stale token (the channel closed
+/// earlier in this iteration, maybe its fd already reused) is dropped.
+pub(crate) fn dispatch(slots: &mut Slots, token: Token, fd: RawFd, event: Event, backend: Backend) {
+    let Some(mut ch) = slots.take(token) else {
+        log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
+        return;
+    };
+    {
+        let mut cx = Context::new(slots, Some(token));
+        readwrite(&mut *ch, fd, event, backend, &mut cx);
+    }
+    slots.put_back(token, ch);
+}
+
+fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, backend: Backend, cx: &mut Context<'_>) {
+    let flags = match event {
+        Event::FdTooLarge(err) => {
+            log::trace!("fd {fd}: out of range for select -> handle_error");
+            ch.handle_error(err.into(), cx);
+            return;
+        }
+        Event::FdClosed => return fd_closed(ch, fd, backend, cx),
+        Event::Ready(flags) if flags.intersects(PollFlags::POLLNVAL) => {
+            return fd_closed(ch, fd, backend, cx)
+        }
+        Event::Ready(flags) => flags,
+    };
+    let names = match backend {
+        Backend::Poll => ["POLLIN", "POLLOUT", "POLLPRI"],
+        Backend::Select => ["readable", "writable", "exceptional"],
+    };
+    let steps = [
+        (PollFlags::POLLIN, Hook::Read, names[0]),
+        (PollFlags::POLLOUT, Hook::Write, names[1]),
+        (PollFlags::POLLPRI, Hook::Expt, names[2]),
+    ];
+    for (flag, hook, cause) in steps {
+        if flags.intersects(flag) {
+            step(ch, fd, hook, cause, cx);
+            if finished(ch, cx) {
+                return;
+            }
+        }
+    }
+    if flags.intersects(PollFlags::POLLHUP) {
+        step(ch, fd, Hook::Close, "POLLHUP", cx);
+    } else if flags.intersects(PollFlags::POLLERR) {
+        step(ch, fd, Hook::Close, "POLLERR", cx);
+    }
+}
+
+/// The channel closed or the loop is exiting: deliver nothing more.
+fn finished(ch: &dyn Channel, cx: &Context<'_>) -> bool {
+    ch.dispatcher().is_closed() || cx.stopping()
+}
+
+fn step(ch: &mut dyn Channel, fd: RawFd, hook: Hook, cause: &str, cx: &mut Context<'_>) {
+    let result = match hook {
+        Hook::Read => read_event(ch, fd, cause, cx),
+        Hook::Write => write_event(ch, fd, cause, cx),
+        Hook::Expt => expt_event(ch, fd, cause, cx),
+        Hook::Close => {
+            log::trace!("fd {fd}: {cause} -> handle_close");
+            ch.handle_close(cx)
+        }
+    };
+    if let Err(err) = result {
+        route_error(ch, fd, err, cx);
+    }
+    if ch.dispatcher_mut().take_close_pending() && !finished(ch, cx) {
+        log::trace!("fd {fd}: peer closed -> handle_close");
+        if let Err(err) = ch.handle_close(cx) {
+            route_error(ch, fd, err, cx);
+        }
+        ch.dispatcher_mut().take_close_pending();
+    }
+}
+
+/// asyncore's `readwrite` error rule.
+fn route_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context<'_>) {
+    if finished(ch, cx) {
+        log::debug!("fd {fd}: error after close ignored: {err}");
+    } else if err.kind() == io::ErrorKind::WouldBlock {
+        log::trace!("fd {fd}: would block (spurious wakeup), ignored");
+    } else if is_disconnected(&err) {
+        log::trace!("fd {fd}: {err} -> handle_close");
+        if let Err(err) = ch.handle_close(cx) {
+            if !finished(ch, cx) {
+                log::trace!("fd {fd}: handle_close failed -> handle_error");
+                ch.handle_error(err, cx);
+            }
+        }
+    } else {
+        log::trace!("fd {fd}: {err} -> handle_error");
+        ch.handle_error(err, cx);
+    }
+}
+
+fn connect_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+    ch.dispatcher_mut().finish_connect()?;
+    log::trace!("fd {fd}: {cause} -> handle_connect");
+    ch.handle_connect(cx)
+}
+
+fn read_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+    let d = ch.dispatcher();
+    if d.accepting() {
+        log::trace!("fd {fd}: {cause} -> handle_accept");
+        return ch.handle_accept(cx);
+    }
+    if !d.connected() && d.connecting() {
+        connect_event(ch, fd, cause, cx)?;
+        if finished(ch, cx) {
+            return Ok(());
+        }
+    }
+    log::trace!("fd {fd}: {cause} -> handle_read");
+    ch.handle_read(cx)
+}
+
+fn write_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+    let d = ch.dispatcher();
+    if d.accepting() {
+        log::trace!("fd {fd}: {cause} on a listening socket, ignored");
+        return Ok(());
+    }
+    if !d.connected() && d.connecting() {
+        connect_event(ch, fd, cause, cx)?;
+        if finished(ch, cx) {
+            return Ok(());
+        }
+    }
+    log::trace!("fd {fd}: {cause} -> handle_write");
+    ch.handle_write(cx)
+}
+
+fn expt_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+    if let Some(err) = ch.dispatcher().take_error()? {
+        log::trace!("fd {fd}: {cause} with SO_ERROR ({err}) -> handle_close");
+        return ch.handle_close(cx);
+    }
+    log::trace!("fd {fd}: {cause} -> handle_expt");
+    ch.handle_expt(cx)
+}
+
+/// The fd was closed behind the channel's back. The number may already
+/// belong to another file, so it is forgotten, not closed again; the channel
+/// hears of it through `handle_error` and leaves the map in any case (else
+/// poll would report `POLLNVAL` forever: a 100% CPU spin).
+fn fd_closed(ch: &mut dyn Channel, fd: RawFd, backend: Backend, cx: &mut Context<'_>) {
+    let cause = match backend {
+        Backend::Poll => "POLLNVAL",
+        Backend::Select => "EBADF from select",
+    };
+    log::trace!("fd {fd}: {cause} -> handle_error, channel removed");
+    ch.dispatcher_mut().forget_fd();
+    let err = io::Error::new(
+        io::ErrorKind::Other,
+        format!("fd {fd} was closed while registered with the loop ({cause}); channel removed"),
+    );
+    ch.handle_error(err, cx);
+}
