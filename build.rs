@@ -37,7 +37,14 @@ fn main() {
     }
     let nosignal = matches!(
         os.as_str(),
-        "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly" | "illumos" | "solaris"
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
     );
     if nosignal {
         println!("cargo:rustc-cfg=selectloop_msg_nosignal");
@@ -82,7 +89,11 @@ fn probe_fd_setsize() -> Option<usize> {
 /// possibly in parentheses, possibly a product (`(8 * sizeof ...)` is not
 /// seen in practice; glibc gives `1024`, musl `1024`, the BSDs `1024U`).
 fn eval_simple(expr: &str) -> Option<usize> {
-    let e = expr.trim().trim_start_matches('(').trim_end_matches(')').trim();
+    let e = expr
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
     let e = e.trim_end_matches(['U', 'u', 'L', 'l']);
     e.parse().ok()
 }

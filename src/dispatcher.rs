@@ -246,7 +246,10 @@ impl Dispatcher {
             Err(e)
                 if matches!(
                     e.raw_os_error(),
-                    Some(libc::EINPROGRESS) | Some(libc::EALREADY) | Some(libc::EAGAIN) | Some(libc::EISCONN)
+                    Some(libc::EINPROGRESS)
+                        | Some(libc::EALREADY)
+                        | Some(libc::EAGAIN)
+                        | Some(libc::EISCONN)
                 ) => {}
             Err(e) => {
                 self.connecting = false;
@@ -294,8 +297,12 @@ impl Dispatcher {
                 Ok(Some(pair))
             }
             Err(e) => match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO) => Ok(None),
-                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                Some(libc::EAGAIN)
+                | Some(libc::ECONNABORTED)
+                | Some(libc::EINTR)
+                | Some(libc::EPROTO) => Ok(None),
+                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                | Some(libc::ENOMEM) => {
                     log::warn!(
                         "{:?}: accept failed: {}; pausing accepts until a channel closes (at most {} ms)",
                         self,
@@ -443,9 +450,15 @@ fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
     std::io::Write::write(&mut &*s, data)
 }
 
-/// Writes a socket address as asyncore's repr does: `IP:PORT` for inet
-/// addresses, the path for Unix-domain ones.
-pub(crate) struct DisplayAddr<'a>(pub &'a SockAddr);
+/// Shows a socket address as asyncore's repr does: `IP:PORT` for inet
+/// addresses (`[::1]:80` for IPv6), the path for Unix-domain ones.
+///
+/// ```
+/// use selectloop::{DisplayAddr, SockAddr};
+/// let addr = SockAddr::from("127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap());
+/// assert_eq!(DisplayAddr(&addr).to_string(), "127.0.0.1:8080");
+/// ```
+pub struct DisplayAddr<'a>(pub &'a SockAddr);
 
 impl fmt::Display for DisplayAddr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -499,10 +512,16 @@ mod tests {
         d.listen(5).unwrap();
         let port = d.addr().unwrap().as_socket().unwrap().port();
         let repr = format!("{d:?}");
-        assert!(repr.starts_with("<Dispatcher listening 127.0.0.1:"), "{repr}");
+        assert!(
+            repr.starts_with("<Dispatcher listening 127.0.0.1:"),
+            "{repr}"
+        );
         assert!(repr.contains(&format!(":{port} fd=")), "{repr}");
         d.close();
-        assert_eq!(format!("{d:?}"), format!("<Dispatcher 127.0.0.1:{port} closed>"));
+        assert_eq!(
+            format!("{d:?}"),
+            format!("<Dispatcher 127.0.0.1:{port} closed>")
+        );
     }
 
     #[test]
@@ -526,7 +545,9 @@ mod tests {
         for code in [libc::ECONNRESET, libc::EPIPE, libc::EBADF, libc::ENOTCONN] {
             assert!(is_disconnected(&io::Error::from_raw_os_error(code)));
         }
-        assert!(!is_disconnected(&io::Error::from_raw_os_error(libc::ECONNREFUSED)));
+        assert!(!is_disconnected(&io::Error::from_raw_os_error(
+            libc::ECONNREFUSED
+        )));
         assert!(!is_disconnected(&io::Error::new(io::ErrorKind::Other, "x")));
     }
 }

@@ -131,7 +131,11 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
         });
     });
     // An fd that did not fit must hear of it now, not after a full sleep.
-    let timeout = if too_large { Some(Duration::ZERO) } else { timeout };
+    let timeout = if too_large {
+        Some(Duration::ZERO)
+    } else {
+        timeout
+    };
     let trace = log::log_enabled!(log::Level::Trace);
     if trace {
         log::trace!(
@@ -225,7 +229,11 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     });
     let trace = log::log_enabled!(log::Level::Trace);
     if trace {
-        log::trace!("poll(nfds={}, timeout={})", pollfds.len(), ShowTimeout(timeout));
+        log::trace!(
+            "poll(nfds={}, timeout={})",
+            pollfds.len(),
+            ShowTimeout(timeout)
+        );
         for p in pollfds.iter() {
             log::trace!("  pollfd fd={} events={}", p.fd(), p.events());
         }
@@ -243,7 +251,13 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
         }
         let revents = p.revents();
         if !revents.is_empty() {
-            dispatch(slots, reg.token, reg.fd, Event::Ready(revents), Backend::Poll);
+            dispatch(
+                slots,
+                reg.token,
+                reg.fd,
+                Event::Ready(revents),
+                Backend::Poll,
+            );
         }
     }
     Ok(control(slots))

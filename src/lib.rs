@@ -15,7 +15,7 @@ pub mod sys;
 
 pub use channel::{Channel, IntoChannel};
 pub use context::Context;
-pub use dispatcher::{is_disconnected, Dispatcher, DISCONNECTED};
+pub use dispatcher::{is_disconnected, Dispatcher, DisplayAddr, DISCONNECTED};
 pub use dispatcher_with_send::{DispatcherWithSend, DEFAULT_OUTPUT_LIMIT, SEND_SLICE};
 pub use event_loop::{poll, poll2, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;

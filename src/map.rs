@@ -28,7 +28,9 @@ impl fmt::Debug for Token {
 }
 
 enum State {
-    Vacant { next_free: u32 },
+    Vacant {
+        next_free: u32,
+    },
     Occupied(Box<dyn Channel>),
     /// Taken out while one of its handlers runs.
     Busy,

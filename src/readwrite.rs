@@ -74,7 +74,13 @@ pub(crate) fn dispatch(slots: &mut Slots, token: Token, fd: RawFd, event: Event,
     slots.put_back(token, ch);
 }
 
-fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, backend: Backend, cx: &mut Context<'_>) {
+fn readwrite(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    event: Event,
+    backend: Backend,
+    cx: &mut Context<'_>,
+) {
     let flags = match event {
         Event::FdTooLarge(err) => {
             log::trace!("fd {fd}: out of range for select -> handle_error");
@@ -158,13 +164,23 @@ fn route_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context
     }
 }
 
-fn connect_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+fn connect_event(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    cause: &str,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
     ch.dispatcher_mut().finish_connect()?;
     log::trace!("fd {fd}: {cause} -> handle_connect");
     ch.handle_connect(cx)
 }
 
-fn read_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+fn read_event(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    cause: &str,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
     let d = ch.dispatcher();
     if d.accepting() {
         log::trace!("fd {fd}: {cause} -> handle_accept");
@@ -180,7 +196,12 @@ fn read_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>
     ch.handle_read(cx)
 }
 
-fn write_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+fn write_event(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    cause: &str,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
     let d = ch.dispatcher();
     if d.accepting() {
         log::trace!("fd {fd}: {cause} on a listening socket, ignored");
@@ -196,7 +217,12 @@ fn write_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_
     ch.handle_write(cx)
 }
 
-fn expt_event(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) -> io::Result<()> {
+fn expt_event(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    cause: &str,
+    cx: &mut Context<'_>,
+) -> io::Result<()> {
     if let Some(err) = ch.dispatcher().take_error()? {
         log::trace!("fd {fd}: {cause} with SO_ERROR ({err}) -> handle_close");
         return ch.handle_close(cx);

@@ -230,14 +230,20 @@ mod tests {
 
     #[test]
     fn flags_display_like_c() {
-        assert_eq!((PollFlags::POLLIN | PollFlags::POLLOUT).to_string(), "POLLIN|POLLOUT");
+        assert_eq!(
+            (PollFlags::POLLIN | PollFlags::POLLOUT).to_string(),
+            "POLLIN|POLLOUT"
+        );
         assert_eq!(PollFlags::EMPTY.to_string(), "0");
         assert_eq!(PollFlags::POLLNVAL.to_string(), "POLLNVAL");
     }
 
     #[test]
     fn pollfd_has_the_layout_of_libc_pollfd() {
-        assert_eq!(std::mem::size_of::<PollFd>(), std::mem::size_of::<libc::pollfd>());
+        assert_eq!(
+            std::mem::size_of::<PollFd>(),
+            std::mem::size_of::<libc::pollfd>()
+        );
     }
 
     #[test]
@@ -250,7 +256,9 @@ mod tests {
         ];
         let n = poll(&mut fds, Some(Duration::ZERO)).unwrap();
         assert_eq!(n, 1);
-        assert!(fds[0].revents().contains(PollFlags::POLLIN | PollFlags::POLLOUT));
+        assert!(fds[0]
+            .revents()
+            .contains(PollFlags::POLLIN | PollFlags::POLLOUT));
         assert!(fds[1].revents().is_empty());
     }
 

@@ -1,7 +1,7 @@
 //! `select(2)`: three fd sets and a timeout in, three ready sets out.
 
-use super::timeout::{select_timeval, Deadline};
 use super::cvt;
+use super::timeout::{select_timeval, Deadline};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -215,7 +215,8 @@ pub fn select(
         // hold only fds below FD_SETSIZE (FdSet::insert checks), `nfds` is
         // one more than the highest of them, and `tvp` is null or points to a
         // timeval that lives until the call returns.
-        let ret = unsafe { libc::select(nfds, &mut read.set, &mut write.set, &mut except.set, tvp) };
+        let ret =
+            unsafe { libc::select(nfds, &mut read.set, &mut write.set, &mut except.set, tvp) };
         match cvt(ret) {
             Ok(n) => return Ok(n as usize),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {

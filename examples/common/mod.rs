@@ -1,0 +1,58 @@
+//! What every example shares: the `--poll/--select/--trace` switches, logging
+//! to stderr, the `listening on` line, and one-line fatal errors.
+#![allow(dead_code)] // not every example uses every helper
+
+use selectloop::Loop;
+use std::fmt::Display;
+use std::io::Write;
+
+/// The backend switches of every example (EXAMPLES.md: `--poll|--select`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoopArgs {
+    /// Run the loop on poll(2) (asyncore's use_poll=True)
+    #[arg(long, conflicts_with = "select")]
+    pub poll: bool,
+    /// Run the loop on select(2) (the default, as asyncore's use_poll=False)
+    #[arg(long)]
+    pub select: bool,
+    /// Print every loop iteration (what select/poll were asked and answered,
+    /// which handler ran) to stderr; same as RUST_LOG=selectloop=trace
+    #[arg(long)]
+    pub trace: bool,
+}
+
+impl LoopArgs {
+    /// Sets up logging (stderr) and returns the loop the flags ask for:
+    /// asyncore.loop(timeout=None, use_poll=...).
+    pub fn start(&self) -> Loop {
+        init_logging(self.trace);
+        Loop::new().timeout(None).use_poll(self.poll)
+    }
+}
+
+/// Logs go to stderr: `info` by default, `RUST_LOG` overrides, `--trace`
+/// adds the loop's trace lines.
+pub fn init_logging(trace: bool) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if trace {
+        builder.filter_module("selectloop", log::LevelFilter::Trace);
+    }
+    builder
+        .format_timestamp(None)
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+/// Prints the one stdout line a server owes its caller, flushed.
+pub fn announce_listening(addr: impl Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+/// A runtime failure: one line on stderr, exit status 1.
+pub fn fail(what: impl Display) -> ! {
+    eprintln!("error: {what}");
+    std::process::exit(1)
+}

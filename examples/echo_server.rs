@@ -1,0 +1,123 @@
+//! The echo server of the seed articles: `EchoServer` accepts, each
+//! connection gets an `EchoHandler` built on dispatcher_with_send.
+//!
+//! The Python original:
+//!
+//! ```python
+//! class EchoHandler(asyncore.dispatcher_with_send):
+//!     def handle_read(self):
+//!         data = self.recv(8192)
+//!         if data:
+//!             self.send(data)
+//!
+//! class EchoServer(asyncore.dispatcher):
+//!     def __init__(self, host, port):
+//!         asyncore.dispatcher.__init__(self)
+//!         self.create_socket(socket.AF_INET, socket.SOCK_STREAM)
+//!         self.set_reuse_addr()
+//!         self.bind((host, port))
+//!         self.listen(5)
+//!
+//!     def handle_accepted(self, sock, addr):
+//!         print('Incoming connection from %s' % repr(addr))
+//!         handler = EchoHandler(sock)
+//!
+//! server = EchoServer('localhost', 8080)
+//! asyncore.loop()
+//! ```
+//!
+//! Run: `cargo run --example echo_server -- --bind 127.0.0.1:8080 [--poll] [--trace]`
+
+mod common;
+
+use clap::Parser;
+use selectloop::{
+    Context, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, Handler, Map, SockAddr, Socket,
+    Type,
+};
+use std::io;
+use std::net::SocketAddr;
+
+/// Echoes every byte back to the same connection.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[command(flatten)]
+    backend: common::LoopArgs,
+}
+
+/// One client connection: asyncore's `EchoHandler(dispatcher_with_send)`.
+struct EchoHandler;
+
+impl Handler<DispatcherWithSend> for EchoHandler {
+    fn handle_read(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let mut data = [0u8; 8192];
+        let n = ch.recv(&mut data)?;
+        if n > 0 {
+            // Queued if the client is slow to read. While the queue is full,
+            // DispatcherWithSend's readable() is false: we stop reading this
+            // client until it catches up, so its echo cannot eat our memory.
+            ch.send(&data[..n])?;
+        }
+        Ok(())
+    }
+
+    fn handle_close(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        ch.close();
+        Ok(())
+    }
+}
+
+/// The listening socket: asyncore's `EchoServer(dispatcher)`.
+struct EchoServer;
+
+impl Handler for EchoServer {
+    fn handle_accepted(
+        &mut self,
+        _ch: &mut Dispatcher,
+        sock: Socket,
+        addr: SockAddr,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        log::info!("Incoming connection from {}", DisplayAddr(&addr));
+        cx.add(
+            DispatcherWithSend::new(Dispatcher::from_socket(sock)?),
+            EchoHandler,
+        );
+        Ok(())
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let event_loop = args.backend.start();
+
+    let listen = || -> io::Result<Dispatcher> {
+        let mut server = Dispatcher::create_socket(Domain::for_address(args.bind), Type::STREAM)?;
+        server.set_reuse_addr()?;
+        server.bind(args.bind)?;
+        server.listen(128)?;
+        Ok(server)
+    };
+    let server = listen()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
+    if let Some(addr) = server.addr() {
+        common::announce_listening(DisplayAddr(addr));
+    }
+
+    let mut map = Map::new();
+    map.add(server, EchoServer);
+    if let Err(e) = event_loop.run(&mut map) {
+        common::fail(format_args!("event loop failed: {e}"));
+    }
+}
