@@ -34,7 +34,7 @@ pub const DISCONNECTED: [i32; 6] = [
 /// Whether `err` means the peer is gone (its errno is in [`DISCONNECTED`]).
 pub fn is_disconnected(err: &io::Error) -> bool {
     err.raw_os_error()
-        .map_or(false, |code| DISCONNECTED.contains(&code))
+        .is_some_and(|code| DISCONNECTED.contains(&code))
 }
 
 pub(crate) enum Io {
@@ -548,6 +548,6 @@ mod tests {
         assert!(!is_disconnected(&io::Error::from_raw_os_error(
             libc::ECONNREFUSED
         )));
-        assert!(!is_disconnected(&io::Error::new(io::ErrorKind::Other, "x")));
+        assert!(!is_disconnected(&io::Error::other("x")));
     }
 }

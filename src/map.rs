@@ -123,7 +123,7 @@ impl Slots {
     /// Whether `t` names a live channel (registered or running).
     pub(crate) fn contains(&self, t: Token) -> bool {
         self.slot(t)
-            .map_or(false, |s| !matches!(s.state, State::Vacant { .. }))
+            .is_some_and(|s| !matches!(s.state, State::Vacant { .. }))
     }
 
     /// Takes a channel out to run one of its handlers; the slot stays

@@ -15,7 +15,7 @@
 //! | except set (`POLLPRI`) | otherwise | `handle_expt` |
 //! | `POLLHUP`, `POLLERR` | | `handle_close` |
 //! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
-//! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`FdSetSizeError`](crate::sys::FdSetSizeError)) |
+//! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]) |
 //!
 //! After each handler: if it returned an error, `WouldBlock` is ignored, an
 //! error that means "peer gone" ([`DISCONNECTED`](crate::DISCONNECTED)) goes
@@ -242,9 +242,8 @@ fn fd_closed(ch: &mut dyn Channel, fd: RawFd, backend: Backend, cx: &mut Context
     };
     log::trace!("fd {fd}: {cause} -> handle_error, channel removed");
     ch.dispatcher_mut().forget_fd();
-    let err = io::Error::new(
-        io::ErrorKind::Other,
-        format!("fd {fd} was closed while registered with the loop ({cause}); channel removed"),
-    );
+    let err = io::Error::other(format!(
+        "fd {fd} was closed while registered with the loop ({cause}); channel removed"
+    ));
     ch.handle_error(err, cx);
 }

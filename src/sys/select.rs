@@ -27,6 +27,7 @@ const PROBED_FD_SETSIZE: usize = parse_usize(env!("SELECTLOOP_FD_SETSIZE"));
 ///
 /// Read from the C headers at build time (see `build.rs`), falling back to
 /// `libc::FD_SETSIZE`. Typically 1024.
+#[allow(clippy::unnecessary_cast)] // libc's type differs between platforms
 pub const FD_SETSIZE: usize = if PROBED_FD_SETSIZE == 0 {
     libc::FD_SETSIZE as usize
 } else {
@@ -239,7 +240,9 @@ mod tests {
 
     #[test]
     fn fd_setsize_matches_the_libc_crate() {
-        assert_eq!(FD_SETSIZE, libc::FD_SETSIZE as usize);
+        #[allow(clippy::unnecessary_cast)]
+        let libc_value = libc::FD_SETSIZE as usize;
+        assert_eq!(FD_SETSIZE, libc_value);
     }
 
     #[test]
