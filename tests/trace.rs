@@ -1,0 +1,179 @@
+//! The loop's trace (log level trace, target `selectloop`): for a known
+//! sequence — connect, write, read, close — the lines say what was asked of
+//! the kernel, what came back, and which handler ran, on both backends.
+
+use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::RawFd;
+use std::sync::{Mutex, Once};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+/// Every trace record, tagged with the thread that logged it, so tests
+/// running in parallel each read only their own loop's lines.
+static LINES: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("selectloop")
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let line = r.args().to_string();
+            LINES.lock().unwrap().push((thread::current().id(), line));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&Capture).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+fn my_lines() -> Vec<String> {
+    let me = thread::current().id();
+    LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t == me)
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+/// A client that sends "ping" once connected and reads until the peer
+/// closes: asyncore's http_client in miniature.
+struct Client {
+    out: Vec<u8>,
+}
+
+impl Handler for Client {
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        !self.out.is_empty()
+    }
+    fn handle_connect(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        let n = ch.send(&self.out)?;
+        self.out.drain(..n);
+        Ok(())
+    }
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.recv(&mut [0u8; 64])?;
+        Ok(())
+    }
+    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        Ok(())
+    }
+}
+
+/// Runs the client against a blocking peer thread that reads "ping",
+/// answers "pong" and closes; returns the client's fd and the trace lines.
+fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
+    install();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut ping = [0u8; 4];
+        s.read_exact(&mut ping).unwrap();
+        s.write_all(b"pong").unwrap();
+    });
+    let mut ch = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+    ch.connect(addr).unwrap();
+    let fd = ch.fileno().unwrap();
+    let mut map = Map::new();
+    map.add(
+        ch,
+        Client {
+            out: b"ping".to_vec(),
+        },
+    );
+    let stop = Loop::new()
+        .timeout(Duration::from_millis(100))
+        .use_poll(use_poll)
+        .count(200)
+        .run(&mut map)
+        .unwrap();
+    peer.join().unwrap();
+    assert_eq!(stop, Stop::Empty, "the client closed and left the map");
+    (fd, my_lines())
+}
+
+/// Asserts that `expected` appear in `lines` in this order (other lines may
+/// come between them).
+fn assert_in_order(lines: &[String], expected: &[String]) {
+    let mut it = lines.iter();
+    for want in expected {
+        assert!(
+            it.any(|l| l == want),
+            "trace line {want:?} missing or out of order in:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+#[test]
+fn select_trace_shows_sets_and_handlers() {
+    let (fd, lines) = run_sequence(false);
+    // While connecting, the fd is in the write set (and the except set).
+    assert!(
+        lines.iter().any(|l| l.starts_with("select(readfds=")
+            && l.contains(&format!("writefds={{{fd}}}"))
+            && l.contains(&format!("exceptfds={{{fd}}}"))),
+        "no select call with fd {fd} in the write set:\n{}",
+        lines.join("\n")
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("select -> 1 ready:") && l.contains(&format!("writefds={{{fd}}}"))));
+    assert_in_order(
+        &lines,
+        &[
+            format!("fd {fd}: writable -> handle_connect"),
+            format!("fd {fd}: writable -> handle_write"),
+            format!("fd {fd}: readable -> handle_read"),
+            format!("fd {fd}: peer closed -> handle_close"),
+        ],
+    );
+}
+
+#[test]
+fn poll_trace_shows_pollfds_and_handlers() {
+    let (fd, lines) = run_sequence(true);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("  pollfd fd={fd} events=POLLIN|POLLPRI|POLLOUT")),
+        "no pollfd asking for POLLOUT while connecting:\n{}",
+        lines.join("\n")
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("poll(nfds=1, timeout=0.100s)")));
+    assert!(lines
+        .iter()
+        .any(|l| l == &format!("  pollfd fd={fd} revents=POLLOUT")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with(&format!("  pollfd fd={fd} revents=POLLIN"))));
+    assert_in_order(
+        &lines,
+        &[
+            format!("fd {fd}: POLLOUT -> handle_connect"),
+            format!("fd {fd}: POLLOUT -> handle_write"),
+            format!("fd {fd}: POLLIN -> handle_read"),
+            format!("fd {fd}: peer closed -> handle_close"),
+        ],
+    );
+}
