@@ -297,9 +297,10 @@ impl Map {
     /// Closes every channel and empties the map (asyncore's `close_all`).
     /// Handlers get no `handle_close`.
     pub fn close_all(&mut self) {
-        let tokens: Vec<Token> = self.tokens().collect();
-        for t in tokens {
-            self.slots.remove(t, None);
+        for index in 0..self.slots.capacity() {
+            if let Some(t) = self.slots.token_at(index) {
+                self.slots.remove(t, None);
+            }
         }
     }
 }
