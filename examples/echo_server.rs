@@ -117,6 +117,9 @@ fn main() {
 
     let mut map = Map::new();
     map.add(server, EchoServer);
+    if let Err(e) = common::exit_on_signals(&mut map) {
+        common::fail(format_args!("cannot install signal handlers: {e}"));
+    }
     if let Err(e) = event_loop.run(&mut map) {
         common::fail(format_args!("event loop failed: {e}"));
     }

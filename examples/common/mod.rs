@@ -56,3 +56,41 @@ pub fn fail(what: impl Display) -> ! {
     eprintln!("error: {what}");
     std::process::exit(1)
 }
+
+/// The channel that ends the loop on SIGINT/SIGTERM.
+///
+/// A signal handler may do almost nothing, so the classic trick is a
+/// *self-pipe*: the handler (installed by `signal_hook`) writes one byte to a
+/// socket pair, and the other end sits in the map like any channel. The
+/// signal thus becomes an ordinary read event, and the handler below stops
+/// the loop from inside it, which is asyncore's `raise ExitNow`.
+struct StopOnSignal;
+
+impl selectloop::Handler for StopOnSignal {
+    fn writable(&mut self, _ch: &selectloop::Dispatcher) -> bool {
+        false
+    }
+    fn handle_read(
+        &mut self,
+        ch: &mut selectloop::Dispatcher,
+        cx: &mut selectloop::Context<'_>,
+    ) -> std::io::Result<()> {
+        let mut byte = [0u8; 16];
+        let _ = ch.recv(&mut byte)?;
+        log::info!("signal received, shutting down");
+        cx.exit();
+        Ok(())
+    }
+}
+
+/// Adds a channel to `map` that stops the loop (exit status 0) when the
+/// process gets SIGINT or SIGTERM.
+pub fn exit_on_signals(map: &mut selectloop::Map) -> std::io::Result<()> {
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+    writer.set_nonblocking(true)?;
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+    }
+    map.add(selectloop::Dispatcher::from_socket(reader)?, StopOnSignal);
+    Ok(())
+}
