@@ -94,3 +94,26 @@ pub fn exit_on_signals(map: &mut selectloop::Map) -> std::io::Result<()> {
     map.add(selectloop::Dispatcher::from_socket(reader)?, StopOnSignal);
     Ok(())
 }
+
+/// Prints one line to stdout and flushes it at once, so a reader at the
+/// other end of a pipe sees it now. A closed stdout is ignored (`println!`
+/// would panic on it).
+pub fn say(line: impl Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The read end of a *self-pipe* for the raw select/poll servers, which have
+/// no map: SIGINT and SIGTERM each write a byte to it, so a signal shows up
+/// as "this fd is readable" in the very select(2)/poll(2) call the server
+/// already makes. Non-blocking.
+pub fn signal_pipe() -> std::io::Result<std::os::unix::net::UnixStream> {
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+    reader.set_nonblocking(true)?;
+    writer.set_nonblocking(true)?;
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+    }
+    Ok(reader)
+}

@@ -1,0 +1,195 @@
+//! The poll(2) server of the seed articles, on the raw syscall wrapper
+//! alone: no `Map`, no `Dispatcher`. The same server as `select_server`,
+//! with an array of `pollfd`s instead of three fd sets.
+//!
+//! The Python original (Python 2 in the article; `print` made a function):
+//!
+//! ```python
+//! import socket, select
+//!
+//! s = socket.socket()
+//! s.bind((host, 1234))
+//! fdmap = {s.fileno(): s}
+//! s.listen(5)
+//! p = select.poll()
+//! p.register(s)
+//! while True:
+//!     events = p.poll()
+//!     for fd, event in events:
+//!         if fd in fdmap:            # (a bug: every fd is in fdmap)
+//!             c, addr = s.accept()
+//!             print('Got connection from', addr)
+//!             p.register(c)
+//!             fdmap[c.fileno()] = c
+//!         elif event & select.POLLIN:
+//!             data = fdmap[fd].recv(1024)
+//!             if not data:
+//!                 print(fdmap[fd].getpeername(), 'disconnected')
+//!                 p.unregister(fd)
+//!                 del fdmap[fd]
+//!             else:
+//!                 print(data)
+//! ```
+//!
+//! What the Rust version does differently, each a bug of the original:
+//!
+//! * Only the listener's fd means "accept" (the original tests
+//!   `fd in fdmap`, which is true for every client too).
+//! * Clients are registered for `POLLIN` only. Python's `register` defaults
+//!   to `POLLIN|POLLPRI|POLLOUT`, and a socket is nearly always writable:
+//!   the original spins at 100% CPU.
+//! * `POLLHUP` and `POLLERR` are reported even though nobody asked for
+//!   them. They are handled like `POLLIN`: read, and the read says what
+//!   happened (data still buffered, end of stream, or the error of a reset).
+//!   The original ignores them and spins on a reset client forever.
+//! * The peer's address is remembered at accept time (`getpeername` raises
+//!   for a reset peer), sockets are non-blocking, and SIGINT/SIGTERM end
+//!   the server cleanly through a self-pipe, one more `pollfd`.
+//! * poll(2) has no `FD_SETSIZE` limit: a client on fd 5000 is served like
+//!   any other (compare `select_server`).
+//!
+//! Instead of `register`/`unregister`, the `pollfd` array is rebuilt before
+//! each call from the list of clients: `clear()` and refill keeps the same
+//! allocation, so the steady state allocates nothing.
+//!
+//! # Output (stdout, one flushed line each)
+//!
+//! * `listening on IP:PORT` once, when the socket listens;
+//! * `Got connection from IP:PORT` for each accepted client;
+//! * for each chunk one `recv` (at most 1024 bytes) returns: the chunk as
+//!   text (invalid UTF-8 becomes U+FFFD), then a newline — so a chunk that
+//!   ends in `\n` is followed by an empty line;
+//! * `IP:PORT disconnected` when a client closes or resets.
+//!
+//! Run: `cargo run --example poll_server -- [--bind 127.0.0.1:1234] [--trace]`
+
+mod common;
+
+use clap::Parser;
+use selectloop::sys::{poll, PollFd, PollFlags};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+
+/// Prints what clients send, on poll(2) alone.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    bind: SocketAddr,
+    /// Print each poll(2) call and what it returned (stderr)
+    #[arg(long)]
+    trace: bool,
+}
+
+/// A connected client: Python's `fdmap[fd]` plus the `addr` from `accept`.
+struct Client {
+    sock: TcpStream,
+    addr: SocketAddr,
+}
+
+/// The first two entries of the `pollfd` array; clients follow, in the
+/// order of the client list.
+const LISTENER: usize = 0;
+const SIGNALS: usize = 1;
+const FIRST_CLIENT: usize = 2;
+
+fn main() {
+    let args = Args::parse();
+    common::init_logging(false);
+
+    let listener = TcpListener::bind(args.bind)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
+    match listener.local_addr() {
+        Ok(addr) => common::announce_listening(addr),
+        Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
+    }
+    let signals = common::signal_pipe()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
+
+    if let Err(e) = serve(&listener, &signals, args.trace) {
+        common::fail(format_args!("poll failed: {e}"));
+    }
+}
+
+/// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
+fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+    let mut clients: Vec<Client> = Vec::new();
+    let mut fds: Vec<PollFd> = Vec::new();
+    loop {
+        // p.register(...) for everything we watch, as one array.
+        fds.clear();
+        fds.push(PollFd::new(listener.as_raw_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(signals.as_raw_fd(), PollFlags::POLLIN));
+        for c in &clients {
+            fds.push(PollFd::new(c.sock.as_raw_fd(), PollFlags::POLLIN));
+        }
+        if trace {
+            eprintln!("poll({fds:?}, timeout=None)");
+        }
+        // events = p.poll()
+        poll(&mut fds, None)?;
+        if trace {
+            let ready: Vec<_> = fds.iter().filter(|p| !p.revents().is_empty()).collect();
+            eprintln!("poll -> {ready:?}");
+        }
+
+        if !fds[SIGNALS].revents().is_empty() {
+            log::info!("signal received, shutting down");
+            return Ok(());
+        }
+        // Clients first, while `fds` and `clients` still line up; a client
+        // accepted now is watched from the next call on.
+        let mut i = 0;
+        clients.retain_mut(|c| {
+            let revents = fds[FIRST_CLIENT + i].revents();
+            i += 1;
+            if revents.is_empty() {
+                return true;
+            }
+            // POLLIN, POLLHUP, POLLERR: read, and let the read tell.
+            let keep = read_chunk(c);
+            if !keep {
+                common::say(format_args!("{} disconnected", c.addr));
+            }
+            keep // Python: p.unregister(fd); del fdmap[fd]
+        });
+        if fds[LISTENER].revents().contains(PollFlags::POLLIN) {
+            accept(listener, &mut clients);
+        }
+    }
+}
+
+/// `c, addr = s.accept()`.
+fn accept(listener: &TcpListener, clients: &mut Vec<Client>) {
+    match listener.accept() {
+        Ok((sock, addr)) => {
+            if let Err(e) = sock.set_nonblocking(true) {
+                log::warn!("refusing connection from {addr}: {e}");
+                return;
+            }
+            common::say(format_args!("Got connection from {addr}"));
+            clients.push(Client { sock, addr });
+        }
+        // Nothing to accept after all (the client already left).
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => log::warn!("accept failed: {e}"),
+    }
+}
+
+/// `data = fdmap[fd].recv(1024)`: prints the chunk; `false` once the client
+/// is gone (end of stream, or an error such as a reset).
+fn read_chunk(c: &mut Client) -> bool {
+    let mut data = [0u8; 1024];
+    match c.sock.read(&mut data) {
+        Ok(0) => false,
+        Ok(n) => {
+            common::say(String::from_utf8_lossy(&data[..n]));
+            true
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(_) => false,
+    }
+}

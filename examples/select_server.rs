@@ -1,0 +1,191 @@
+//! The select(2) server of the seed articles, on the raw syscall wrapper
+//! alone: no `Map`, no `Dispatcher`, no handlers. This is what asyncore does
+//! for you, written out by hand, and the first lesson of the course.
+//!
+//! The Python original (Python 2 in the article; `print` made a function):
+//!
+//! ```python
+//! import socket, select
+//!
+//! s = socket.socket()
+//! s.bind((host, 1234))
+//! s.listen(5)
+//! inputs = [s]
+//! while True:
+//!     rs, ws, es = select.select(inputs, [], [])
+//!     for r in rs:
+//!         if r is s:
+//!             c, addr = s.accept()
+//!             print('Got connection from', addr)
+//!             inputs.append(c)
+//!         else:
+//!             try:
+//!                 data = r.recv(1024)
+//!                 disconnected = not data
+//!             except socket.error:
+//!                 disconnected = True
+//!             if disconnected:
+//!                 print(r.getpeername(), 'disconnected')
+//!                 inputs.remove(r)
+//!             else:
+//!                 print(data)
+//! ```
+//!
+//! What the Rust version adds, each a bug of the original:
+//!
+//! * The peer's address is remembered at accept time: `r.getpeername()`
+//!   raises for a peer that reset the connection, killing the server.
+//! * The sockets are non-blocking, so a spurious wakeup cannot block the
+//!   whole server in `recv`/`accept`.
+//! * An fd at or above `FD_SETSIZE` (1024 on Linux) cannot be put in an
+//!   `fd_set`. Python's `select` raises and the loop dies; here
+//!   [`FdSet::insert`] returns an error, and such a client is refused: it is
+//!   closed at once with a warning on stderr (`poll_server` has no limit).
+//! * SIGINT/SIGTERM end the server cleanly (exit status 0): a self-pipe is
+//!   one more fd in the read set.
+//!
+//! # Output (stdout, one flushed line each)
+//!
+//! * `listening on IP:PORT` once, when the socket listens;
+//! * `Got connection from IP:PORT` for each accepted client;
+//! * for each chunk one `recv` (at most 1024 bytes) returns: the chunk as
+//!   text (invalid UTF-8 becomes U+FFFD), then a newline — so a chunk that
+//!   ends in `\n` is followed by an empty line;
+//! * `IP:PORT disconnected` when a client closes or resets.
+//!
+//! Run: `cargo run --example select_server -- [--bind 127.0.0.1:1234] [--trace]`
+//! and try it with `nc 127.0.0.1 1234` in other terminals.
+
+mod common;
+
+use clap::Parser;
+use selectloop::sys::{select, FdSet};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+
+/// Prints what clients send, on select(2) alone.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    bind: SocketAddr,
+    /// Print each select(2) call and what it returned (stderr)
+    #[arg(long)]
+    trace: bool,
+}
+
+/// A connected client: Python's socket `c` plus the `addr` from `accept`.
+struct Client {
+    sock: TcpStream,
+    addr: SocketAddr,
+}
+
+fn main() {
+    let args = Args::parse();
+    common::init_logging(false);
+
+    // s = socket.socket(); s.bind(...); s.listen(5)
+    let listener = TcpListener::bind(args.bind)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
+    match listener.local_addr() {
+        Ok(addr) => common::announce_listening(addr),
+        Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
+    }
+    let signals = common::signal_pipe()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
+
+    if let Err(e) = serve(&listener, &signals, args.trace) {
+        common::fail(format_args!("select failed: {e}"));
+    }
+}
+
+/// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
+fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+    // inputs = [s]: here the clients only; the listener and the signal pipe
+    // are added to the read set by hand each time.
+    let mut inputs: Vec<Client> = Vec::new();
+    loop {
+        // select() overwrites its sets with the ready fds, so they are
+        // filled again before every call (Python builds them from `inputs`).
+        let mut rs = FdSet::new();
+        let (mut ws, mut es) = (FdSet::new(), FdSet::new());
+        rs.insert(listener.as_raw_fd())?;
+        rs.insert(signals.as_raw_fd())?;
+        for c in &inputs {
+            // Cannot fail: a client whose fd does not fit was refused at
+            // accept time.
+            rs.insert(c.sock.as_raw_fd())?;
+        }
+        if trace {
+            eprintln!("select(read={rs:?}, write={{}}, except={{}}, timeout=None)");
+        }
+        // rs, ws, es = select.select(inputs, [], [])
+        select(&mut rs, &mut ws, &mut es, None)?;
+        if trace {
+            eprintln!("select -> read={rs:?}");
+        }
+
+        if rs.contains(signals.as_raw_fd()) {
+            log::info!("signal received, shutting down");
+            return Ok(());
+        }
+        // if r is s: a connection is waiting
+        if rs.contains(listener.as_raw_fd()) {
+            accept(listener, &mut inputs);
+        }
+        // for r in rs: read each ready client; drop those that left.
+        inputs.retain_mut(|c| {
+            if !rs.contains(c.sock.as_raw_fd()) {
+                return true;
+            }
+            let keep = read_chunk(c);
+            if !keep {
+                common::say(format_args!("{} disconnected", c.addr));
+            }
+            keep // Python: inputs.remove(r); here dropping `c` closes it
+        });
+    }
+}
+
+/// `c, addr = s.accept()`, refusing a client whose fd select cannot watch.
+fn accept(listener: &TcpListener, inputs: &mut Vec<Client>) {
+    let (sock, addr) = match listener.accept() {
+        Ok(pair) => pair,
+        // The client went away before we got to it, or the wakeup was
+        // spurious: nothing to accept after all.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        Err(e) => {
+            log::warn!("accept failed: {e}");
+            return;
+        }
+    };
+    // The test Python never makes: does the new fd fit an fd_set?
+    if let Err(e) = FdSet::new().insert(sock.as_raw_fd()) {
+        log::warn!("refusing connection from {addr}: {e}");
+        return; // `sock` is dropped here: the client sees the connection close
+    }
+    if let Err(e) = sock.set_nonblocking(true) {
+        log::warn!("refusing connection from {addr}: {e}");
+        return;
+    }
+    common::say(format_args!("Got connection from {addr}"));
+    inputs.push(Client { sock, addr });
+}
+
+/// `data = r.recv(1024)`: prints the chunk; `false` once the client is gone
+/// (end of stream, or an error such as a reset).
+fn read_chunk(c: &mut Client) -> bool {
+    let mut data = [0u8; 1024];
+    match c.sock.read(&mut data) {
+        Ok(0) => false,
+        Ok(n) => {
+            common::say(String::from_utf8_lossy(&data[..n]));
+            true
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(_) => false,
+    }
+}
