@@ -2,7 +2,7 @@
 //! call on the objects of the map.
 //!
 //! Most code never implements [`Channel`]: it implements
-//! [`Handler`](crate::Handler)
+//! [`Handler`](crate::Handler) (or [`AsyncChatHandler`](crate::AsyncChatHandler))
 //! and registers it with a dispatcher, and the crate provides the `Channel`.
 //! Implement it directly only to build a new kind of dispatcher.
 
@@ -51,7 +51,10 @@ pub trait Channel: 'static {
 /// take any `C: IntoChannel<H>`.
 ///
 /// Implemented for every [`DispatcherType`](crate::DispatcherType) `D` with
-/// a [`Handler<D>`](crate::Handler).
+/// a [`Handler<D>`](crate::Handler), and so for
+/// [`AsyncChat`](crate::AsyncChat) with an
+/// [`AsyncChatHandler`](crate::AsyncChatHandler) (every `AsyncChatHandler`
+/// is a `Handler<AsyncChat>`).
 pub trait IntoChannel<H> {
     /// Boxes the pair as a map entry.
     fn into_channel(self, handler: H) -> Box<dyn Channel>;

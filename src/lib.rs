@@ -88,6 +88,7 @@
 //! | syscall wrappers | [`sys`]: [`sys::select`], [`sys::poll`], [`sys::FdSet`], [`sys::PollFd`] | `select.select`, `select.poll` |
 //! | map and loop | [`Map`], [`Loop`], [`poll`], [`poll2`], [`readwrite`] | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` |
 //! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` |
+//! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] (a line-based example: `examples/chat_server.rs`) | `asynchat.async_chat`, `simple_producer` |
 //!
 //! # select(2) and poll(2)
 //!
@@ -344,11 +345,20 @@
 //! | `readable`, `writable`, `handle_read`, `handle_write`, `handle_connect`, `handle_accept`, `handle_accepted`, `handle_expt`, `handle_close`, `handle_error` | the same names on [`Handler`] |
 //! | `dispatcher_with_send` | [`DispatcherWithSend`] (`impl Handler<DispatcherWithSend> for X`) |
 //! | `file_wrapper`, `file_dispatcher` | [`FileWrapper`], [`Dispatcher::file_dispatcher`] |
+//! | `asynchat.async_chat` | [`AsyncChat`] (`impl AsyncChatHandler for X`, registered with `map.add(AsyncChat::new(d), X)`) |
+//! | `collect_incoming_data`, `found_terminator` | the same names on [`AsyncChatHandler`] (the default `collect_incoming_data` accumulates for [`AsyncChat::take_incoming`]) |
+//! | `set_terminator(b"\r\n")`, `set_terminator(n)`, `set_terminator(None)`, `get_terminator` | [`AsyncChat::set_terminator`] with a [`Terminator`] (`b"\r\n"`, `n: usize`, `Terminator::None`), [`AsyncChat::get_terminator`] |
+//! | `push`, `push_with_producer`, `close_when_done`, `discard_buffers`, `initiate_send` | the same names on [`AsyncChat`] |
+//! | `ac_in_buffer_size`, `ac_out_buffer_size` | [`AsyncChat::set_ac_in_buffer_size`], [`AsyncChat::set_ac_out_buffer_size`] (and getters) |
+//! | (none: asynchat lets a line grow without bound) | [`AsyncChat::set_max_incoming`], [`IncomingTooLong`] |
+//! | producer (`more()`), `asynchat.simple_producer` | [`Producer`], [`SimpleProducer`] |
+//! | `asynchat.find_prefix_at_end` | [`find_prefix_at_end`] |
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+mod async_chat;
 mod channel;
 mod context;
 mod dispatcher;
@@ -357,9 +367,14 @@ pub mod event_loop;
 mod file_dispatcher;
 mod handler;
 mod map;
+mod producer;
 pub mod readwrite;
 pub mod sys;
 
+pub use async_chat::{
+    find_prefix_at_end, AsyncChat, AsyncChatHandler, IncomingTooLong, Terminator,
+    DEFAULT_AC_IN_BUFFER_SIZE, DEFAULT_AC_OUT_BUFFER_SIZE, DEFAULT_MAX_INCOMING,
+};
 pub use channel::{Channel, IntoChannel};
 pub use context::Context;
 pub use dispatcher::{is_disconnected, Dispatcher, DisplayAddr, DISCONNECTED};
@@ -368,4 +383,5 @@ pub use event_loop::{poll, poll2, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;
 pub use handler::{DispatcherType, Handler};
 pub use map::{Map, Token};
+pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};
