@@ -50,7 +50,7 @@
 
 mod common;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use selectloop::{Context, Dispatcher, Domain, Handler, Map, Type};
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -59,9 +59,10 @@ use std::rc::Rc;
 
 /// Fetches each URL with HTTP/1.0 GET, concurrently, and prints the raw responses.
 #[derive(Parser, Debug)]
+#[command(name = "http_client")]
 struct Args {
-    /// URLs of the form http://HOST[:PORT]/PATH
-    #[arg(required = true, value_name = "URL")]
+    /// URLs of the form http://HOST[:PORT]/PATH (at least one)
+    #[arg(value_name = "URL")]
     urls: Vec<String>,
     #[command(flatten)]
     backend: common::LoopArgs,
@@ -220,6 +221,16 @@ fn start_fetch(url: &Url) -> io::Result<Dispatcher> {
 
 fn main() {
     let args = Args::parse();
+    if args.urls.is_empty() {
+        // Checked by hand: clap's message for a missing argument spreads
+        // over two lines.
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "no URL given: at least one URL is required",
+            )
+            .exit()
+    }
     let event_loop = args.backend.start();
     let results: Results = Rc::new(RefCell::new(Vec::new()));
 

@@ -85,7 +85,7 @@
 
 mod common;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use selectloop::{
     Context, Dispatcher, DisplayAddr, Domain, Handler, Map, SockAddr, Socket, Token, Type,
 };
@@ -96,6 +96,7 @@ use std::rc::Rc;
 
 /// Forwards every connection to LOCAL_IP:LOCAL_PORT to REMOTE_IP:REMOTE_PORT.
 #[derive(Parser, Debug)]
+#[command(name = "port_forwarder")]
 struct Args {
     /// Local IP address to bind to
     #[arg(short = 'l', long, default_value = "127.0.0.1")]
@@ -103,9 +104,9 @@ struct Args {
     /// Local port to bind to
     #[arg(short = 'p', long, default_value_t = 80)]
     local_port: u16,
-    /// Remote IP address to forward to
+    /// Remote IP address to forward to (required)
     #[arg(short = 'r', long)]
-    remote_ip: IpAddr,
+    remote_ip: Option<IpAddr>,
     /// Remote port to forward to
     #[arg(short = 'P', long, default_value_t = 80)]
     remote_port: u16,
@@ -326,7 +327,17 @@ fn main() {
     let args = Args::parse();
     let event_loop = args.backend.start();
     let local = SocketAddr::new(args.local_ip, args.local_port);
-    let remote = SocketAddr::new(args.remote_ip, args.remote_port);
+    // Checked by hand rather than by clap, whose message for a missing
+    // argument spreads over two lines.
+    let Some(remote_ip) = args.remote_ip else {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the option -r/--remote-ip REMOTE_IP is required",
+            )
+            .exit()
+    };
+    let remote = SocketAddr::new(remote_ip, args.remote_port);
 
     // forwarder.__init__: create_socket, set_reuse_addr, bind, listen
     let listen = || -> io::Result<Dispatcher> {
