@@ -537,7 +537,8 @@ impl AsyncChat {
             }
         }
         if !rest.is_empty() {
-            self.producer_fifo.push_back(Outgoing::Data(rest.to_vec(), 0));
+            self.producer_fifo
+                .push_back(Outgoing::Data(rest.to_vec(), 0));
         }
     }
 
@@ -578,8 +579,8 @@ impl AsyncChat {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn close_when_done(&mut self) {
+        // As asynchat: only queued; the next write event reaches it.
         self.producer_fifo.push_back(Outgoing::Close);
-        self.initiate_send_keep_error();
     }
 
     /// Drops all buffered input and queued output, including a pending
@@ -762,15 +763,15 @@ impl AsyncChat {
             let rest = &buf[*pos..];
             match &mut self.terminator {
                 Terminator::Count(n) if *n > 0 => {
-                    if rest.len() < *n {
-                        *n -= rest.len();
+                    let n = *n;
+                    if rest.len() < n {
                         *pos = buf.len();
                         handler.collect_incoming_data(self, rest);
+                        self.terminator = Terminator::Count(n - rest.len());
                     } else {
-                        let k = *n;
-                        *n = 0;
-                        *pos += k;
-                        handler.collect_incoming_data(self, &rest[..k]);
+                        *pos += n;
+                        handler.collect_incoming_data(self, &rest[..n]);
+                        self.terminator = Terminator::Count(0);
                         self.collected = 0;
                         handler.found_terminator(self, cx)?;
                     }
@@ -1056,7 +1057,15 @@ mod tests {
     #[test]
     fn find_matches_naive_search() {
         let hay = b"abcabqqabqqqx";
-        for needle in [&b"q"[..], b"qq", b"qqq", b"abq", b"x", b"zz", b"abcabqqabqqqxy"] {
+        for needle in [
+            &b"q"[..],
+            b"qq",
+            b"qqq",
+            b"abq",
+            b"x",
+            b"zz",
+            b"abcabqqabqqqxy",
+        ] {
             let naive = hay.windows(needle.len()).position(|w| w == needle);
             assert_eq!(find(hay, needle), naive, "{needle:?}");
         }
