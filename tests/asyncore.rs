@@ -82,12 +82,17 @@ impl Env {
     /// An address to bind to: port 0 on loopback, or a fresh socket path.
     fn bind_addr(&self) -> SockAddr {
         match self.fam {
-            Fam::V4 => "127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into(),
+            Fam::V4 => "127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
             Fam::V6 => "[::1]:0".parse::<std::net::SocketAddr>().unwrap().into(),
             Fam::Unix => {
                 let n = PATHS.fetch_add(1, Ordering::Relaxed);
-                let path = std::env::temp_dir()
-                    .join(format!("selectloop-asyncore-{}-{n}.sock", std::process::id()));
+                let path = std::env::temp_dir().join(format!(
+                    "selectloop-asyncore-{}-{n}.sock",
+                    std::process::id()
+                ));
                 let _ = std::fs::remove_file(&path);
                 self.paths.borrow_mut().push(path.clone());
                 SockAddr::unix(path).unwrap()
@@ -150,7 +155,10 @@ impl Env {
     fn run_until(&self, map: &mut Map, mut done: impl FnMut(&mut Map) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(map) {
-            assert!(!map.is_empty(), "{self}: the map emptied before the condition held");
+            assert!(
+                !map.is_empty(),
+                "{self}: the map emptied before the condition held"
+            );
             assert!(
                 Instant::now() < deadline,
                 "{self}: condition not reached within {PATIENCE:?}"
@@ -214,14 +222,17 @@ macro_rules! backend_tests {
 
 type Log = Rc<RefCell<Vec<String>>>;
 type OnEvent = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
-type OnAccepted = Box<dyn FnMut(&mut Dispatcher, Socket, SockAddr, &mut Context<'_>) -> io::Result<()>>;
+type OnAccepted =
+    Box<dyn FnMut(&mut Dispatcher, Socket, SockAddr, &mut Context<'_>) -> io::Result<()>>;
 
 fn new_log() -> Log {
     Rc::new(RefCell::new(Vec::new()))
 }
 
 fn has(log: &Log, what: &str) -> bool {
-    log.borrow().iter().any(|e| e == what || e.starts_with(&format!("{what}:")))
+    log.borrow()
+        .iter()
+        .any(|e| e == what || e.starts_with(&format!("{what}:")))
 }
 
 fn hook<F>(f: F) -> Option<OnEvent>
@@ -537,7 +548,10 @@ fn handle_close(env: Env) {
     });
     let client = map.add(env.client(&addr), cp);
     env.run_until(&mut map, |_| has(&log, "close"));
-    assert!(!map.contains(client), "{env}: a closed channel leaves the map");
+    assert!(
+        !map.contains(client),
+        "{env}: a closed channel leaves the map"
+    );
     no_errors(&log, &env);
 }
 
@@ -604,7 +618,10 @@ fn handle_expt(env: Env) {
     let mut sp = Probe::quiet();
     sp.on_accepted = on_accepted(|_ch, sock, _addr, cx| {
         assert_eq!(sock.send_out_of_band(&[244])?, 1);
-        cx.add(Dispatcher::from_socket(sock)?, Probe::quiet().writable(false).readable(false));
+        cx.add(
+            Dispatcher::from_socket(sock)?,
+            Probe::quiet().writable(false).readable(false),
+        );
         Ok(())
     });
     map.add(server, sp);
@@ -652,9 +669,17 @@ fn handle_error(env: Env) {
 /// write and expt paths.
 fn error_routing(env: Env) {
     let cases: [(&str, fn() -> io::Error, &str); 3] = [
-        ("reset", || io::Error::from_raw_os_error(libc::ECONNRESET), "close"),
+        (
+            "reset",
+            || io::Error::from_raw_os_error(libc::ECONNRESET),
+            "close",
+        ),
         ("other", || io::Error::other("boom"), "error:boom"),
-        ("wouldblock", || io::Error::from(io::ErrorKind::WouldBlock), ""),
+        (
+            "wouldblock",
+            || io::Error::from(io::ErrorKind::WouldBlock),
+            "",
+        ),
     ];
     for (path, readable, writable) in [("read", true, false), ("write", false, true)] {
         for (case, make, want) in cases {
@@ -699,9 +724,16 @@ fn error_routing(env: Env) {
                 .map(|s| s.as_str())
                 .collect();
             if want.is_empty() {
-                assert!(after.iter().all(|e| *e == "read"), "{env} expt/{case}: {got:?}");
+                assert!(
+                    after.iter().all(|e| *e == "read"),
+                    "{env} expt/{case}: {got:?}"
+                );
             } else {
-                assert_eq!(after.first().copied(), Some(want), "{env} expt/{case}: {got:?}");
+                assert_eq!(
+                    after.first().copied(),
+                    Some(want),
+                    "{env} expt/{case}: {got:?}"
+                );
             }
             drop(b);
         }
@@ -734,7 +766,10 @@ fn exit_now_stops_the_loop(env: Env) {
         Ok(())
     });
     map.add(Dispatcher::from_socket(a).unwrap(), p);
-    map.add(Dispatcher::from_socket(b).unwrap(), Probe::new(&second).readable(false));
+    map.add(
+        Dispatcher::from_socket(b).unwrap(),
+        Probe::new(&second).readable(false),
+    );
     let stop = env.lp().count(100).run(&mut map).unwrap();
     assert_eq!(stop, Stop::Exit, "{env}");
     assert_eq!(*first.borrow(), ["write"], "{env}");
@@ -744,7 +779,10 @@ fn exit_now_stops_the_loop(env: Env) {
     map.close_all();
     let (c, _pc) = env.socket_pair();
     let log = new_log();
-    map.add(Dispatcher::from_socket(c).unwrap(), Probe::new(&log).readable(false));
+    map.add(
+        Dispatcher::from_socket(c).unwrap(),
+        Probe::new(&log).readable(false),
+    );
     assert_eq!(env.lp().count(3).run(&mut map).unwrap(), Stop::Count);
     assert_eq!(log.borrow().len(), 3, "{env}: {:?}", log.borrow());
 }
@@ -757,7 +795,11 @@ fn connection_attributes(env: Env) {
     assert!(!server.connected() && server.accepting() && !server.connecting());
     assert!(!client.accepting());
     assert!(client.connecting() || client.connected());
-    assert_eq!(client.addr(), Some(&addr), "{env}: a client's addr is the server's");
+    assert_eq!(
+        client.addr(),
+        Some(&addr),
+        "{env}: a client's addr is the server's"
+    );
     let mut sp = Probe::quiet();
     sp.on_accepted = keep_accepted();
     let st = map.add(server, sp);
@@ -805,7 +847,11 @@ fn bind(env: Env) {
     s1.listen(5).unwrap();
     let bound = s1.addr().unwrap().clone();
     if env.is_inet() {
-        assert_ne!(bound.as_socket().unwrap().port(), 0, "{env}: addr has the real port");
+        assert_ne!(
+            bound.as_socket().unwrap().port(),
+            0,
+            "{env}: addr has the real port"
+        );
     }
     let mut s2 = env.stream();
     let err = s2.bind(bound).unwrap_err();
@@ -818,7 +864,8 @@ fn set_reuse_addr(env: Env) {
         eprintln!("skipped: SO_REUSEADDR not supported for {env}");
         return;
     }
-    let d = Dispatcher::from_socket(Socket::new(env.domain(), Type::STREAM, None).unwrap()).unwrap();
+    let d =
+        Dispatcher::from_socket(Socket::new(env.domain(), Type::STREAM, None).unwrap()).unwrap();
     assert!(!d.socket().unwrap().reuse_address().unwrap(), "{env}");
     let d = env.stream();
     assert!(!d.socket().unwrap().reuse_address().unwrap(), "{env}");
@@ -846,10 +893,16 @@ fn quick_connect(env: Env) {
     });
     let deadline = Instant::now() + PATIENCE;
     while !peer.is_finished() && Instant::now() < deadline {
-        env.lp().count(1).run(&mut map).expect("the loop never fails");
+        env.lp()
+            .count(1)
+            .run(&mut map)
+            .expect("the loop never fails");
     }
     peer.join().unwrap();
-    env.lp().count(20).run(&mut map).expect("the loop never fails");
+    env.lp()
+        .count(20)
+        .run(&mut map)
+        .expect("the loop never fails");
     assert!(map.contains(st), "{env}: the listener survives");
     assert!(map.channel_mut::<Dispatcher>(st).unwrap().accepting());
     no_errors(&log, &env);
@@ -880,7 +933,8 @@ fn datagram_sendto_recvfrom(env: Env) {
     pa.on_read = hook(move |ch, _cx| {
         let mut buf = [0u8; 16];
         let (n, _from) = ch.recvfrom(&mut buf)?;
-        l.borrow_mut().push(format!("got:{}", String::from_utf8_lossy(&buf[..n])));
+        l.borrow_mut()
+            .push(format!("got:{}", String::from_utf8_lossy(&buf[..n])));
         Ok(())
     });
     pa.writable = None;
@@ -902,7 +956,11 @@ fn datagram_sendto_recvfrom(env: Env) {
     });
     map.add(b, pb);
     env.run_until(&mut map, |_| has(&log, "got"));
-    assert!(log.borrow().contains(&"got:pong".to_string()), "{env}: {:?}", log.borrow());
+    assert!(
+        log.borrow().contains(&"got:pong".to_string()),
+        "{env}: {:?}",
+        log.borrow()
+    );
     no_errors(&log, &env);
 }
 
@@ -924,7 +982,11 @@ impl Handler<DispatcherWithSend> for NoRead {
     fn readable(&mut self, _ch: &DispatcherWithSend) -> bool {
         false
     }
-    fn handle_connect(&mut self, _ch: &mut DispatcherWithSend, _cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_connect(
+        &mut self,
+        _ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         Ok(())
     }
 }
@@ -936,8 +998,12 @@ fn dispatcher_with_send_sends_everything(env: Env) {
     let mut map = Map::new();
     let t = map.add(d, NoRead);
     // Wait for the connection, then send more than a slice at once.
-    env.run_until(&mut map, |m| m.channel_mut::<DispatcherWithSend>(t).unwrap().connected());
-    let data: Vec<u8> = (0..3 * selectloop::SEND_SLICE + 17).map(|i| (i % 251) as u8).collect();
+    env.run_until(&mut map, |m| {
+        m.channel_mut::<DispatcherWithSend>(t).unwrap().connected()
+    });
+    let data: Vec<u8> = (0..3 * selectloop::SEND_SLICE + 17)
+        .map(|i| (i % 251) as u8)
+        .collect();
     {
         let d = map.channel_mut::<DispatcherWithSend>(t).unwrap();
         assert_eq!(d.send(&data).unwrap(), data.len());
@@ -965,7 +1031,11 @@ fn dispatcher_with_send_queues_while_connecting(env: Env) {
     let mut map = Map::new();
     map.add(d, NoRead);
     env.run_until(&mut map, |m| m.is_empty());
-    assert_eq!(server.join().unwrap(), [&data[..], &data[..]].concat(), "{env}");
+    assert_eq!(
+        server.join().unwrap(),
+        [&data[..], &data[..]].concat(),
+        "{env}"
+    );
 }
 
 fn show(addr: &SockAddr) -> String {
@@ -990,9 +1060,15 @@ fn repr(env: Env) {
     env.run_until(&mut map, |_| has(&log, "connect"));
     let c = map.channel_mut::<Dispatcher>(ct).unwrap();
     let cfd = c.fileno().unwrap();
-    assert_eq!(format!("{c:?}"), format!("<Dispatcher connected {} fd={cfd}>", show(&addr)));
+    assert_eq!(
+        format!("{c:?}"),
+        format!("<Dispatcher connected {} fd={cfd}>", show(&addr))
+    );
     c.close();
-    assert_eq!(format!("{c:?}"), format!("<Dispatcher {} closed>", show(&addr)));
+    assert_eq!(
+        format!("{c:?}"),
+        format!("<Dispatcher {} closed>", show(&addr))
+    );
     // A dispatcher_with_send shows its queue.
     let d = DispatcherWithSend::new(env.stream());
     assert!(format!("{d:?}").ends_with("(0 bytes queued)"), "{d:?}");
@@ -1018,7 +1094,10 @@ fn unhandled_events_log_warnings(env: Env) {
     map.add(server, Defaults);
     let client = map.add(env.client(&addr), Defaults);
     let deadline = Instant::now() + PATIENCE;
-    while !my_records(log::Level::Warn).iter().any(|m| m.contains("unhandled accepted event")) {
+    while !my_records(log::Level::Warn)
+        .iter()
+        .any(|m| m.contains("unhandled accepted event"))
+    {
         assert!(Instant::now() < deadline, "{env}: no accepted warning");
         env.lp().count(1).run(&mut map).unwrap();
     }
@@ -1150,7 +1229,10 @@ fn file_wrapper_recv() {
 #[test]
 fn file_wrapper_send() {
     let path = temp_file("send");
-    let f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     let mut w = FileWrapper::new(&f).unwrap();
     drop(f);
     assert_eq!(w.send(b"Come again?").unwrap(), 11);
@@ -1228,7 +1310,9 @@ fn file_dispatcher_on_a_pipe(use_poll: bool) {
     drop(r);
     let mut w = std::fs::File::from(w);
     w.write_all(b"hello").unwrap();
-    let lp = Loop::new().timeout(Duration::from_millis(10)).use_poll(use_poll);
+    let lp = Loop::new()
+        .timeout(Duration::from_millis(10))
+        .use_poll(use_poll);
     let deadline = Instant::now() + PATIENCE;
     while data.borrow().len() < 5 {
         assert!(Instant::now() < deadline);
@@ -1265,7 +1349,10 @@ fn dispatcher_basics(_use_poll: bool) {
 /// for sleeps the timeout rather than spinning.
 fn idle_loop_sleeps(use_poll: bool) {
     let mut map = Map::new();
-    assert_eq!(Loop::new().use_poll(use_poll).run(&mut map).unwrap(), Stop::Empty);
+    assert_eq!(
+        Loop::new().use_poll(use_poll).run(&mut map).unwrap(),
+        Stop::Empty
+    );
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     map.add(
         Dispatcher::from_socket(a).unwrap(),
@@ -1280,7 +1367,16 @@ fn idle_loop_sleeps(use_poll: bool) {
         .unwrap();
     assert_eq!(stop, Stop::Count);
     // Timeouts are minimums: three iterations waited at least 3 × 20 ms.
-    assert!(start.elapsed() >= Duration::from_millis(60), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(60),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
-backend_tests!(file_dispatcher, file_dispatcher_on_a_pipe, dispatcher_basics, idle_loop_sleeps);
+backend_tests!(
+    file_dispatcher,
+    file_dispatcher_on_a_pipe,
+    dispatcher_basics,
+    idle_loop_sleeps
+);

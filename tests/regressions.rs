@@ -1,0 +1,936 @@
+//! One test per hazard of DESIGN.md ("Where we must do better than
+//! asyncore"), each named after the bug it pins and each run on both
+//! backends. EMFILE on accept lives in its own binary (`tests/emfile.rs`)
+//! because it lowers the process's fd limit; zero allocations per iteration
+//! in `tests/alloc.rs` because it counts every allocation of its thread.
+//!
+//! Several tests need to know which fd number a socket has, or to put a new
+//! file at the exact number a channel just gave up. They work in fd ranges
+//! far above what the other tests of this binary use (the kernel hands out
+//! the lowest free number), each test in its own range.
+
+use selectloop::sys::{self, FdSet, FdSetSizeError, PollFd, PollFlags, FD_SETSIZE};
+use selectloop::{Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token};
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BACKENDS: [bool; 2] = [false, true];
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn name(use_poll: bool) -> &'static str {
+    if use_poll {
+        "poll"
+    } else {
+        "select"
+    }
+}
+
+fn lp(use_poll: bool) -> Loop {
+    Loop::new()
+        .timeout(Duration::from_millis(10))
+        .use_poll(use_poll)
+}
+
+/// A duplicate of `fd` at the lowest free number at or above `base`.
+fn dup_at_least(fd: impl AsFd, base: RawFd) -> OwnedFd {
+    let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(base)).unwrap();
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
+    // is not) open at this number and touches nothing else.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// A connected Unix stream pair, the first end moved to an fd at or above
+/// `base` (or left where it is for `base == 0`).
+fn pair_at(base: RawFd) -> (UnixStream, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    b.set_read_timeout(Some(PATIENCE)).unwrap();
+    b.set_write_timeout(Some(PATIENCE)).unwrap();
+    if base == 0 {
+        return (a, b);
+    }
+    let high = dup_at_least(&a, base);
+    drop(a);
+    (UnixStream::from(high), b)
+}
+
+/// Makes sure the soft RLIMIT_NOFILE is at least `min`; false if it cannot.
+fn ensure_nofile(min: u64) -> bool {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return false;
+    };
+    if soft >= min {
+        return true;
+    }
+    if hard < min {
+        return false;
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, min, hard).is_ok()
+}
+
+type Log = Rc<RefCell<Vec<String>>>;
+type Hook = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
+
+fn hook<F>(f: F) -> Option<Hook>
+where
+    F: FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()> + 'static,
+{
+    Some(Box::new(f))
+}
+
+/// Records its events ("read", "write", "expt", "close", "error:<msg>");
+/// reads (and discards) without a read hook; error and close close.
+#[derive(Default)]
+struct Rec {
+    log: Log,
+    readable: bool,
+    writable: bool,
+    on_read: Option<Hook>,
+    on_write: Option<Hook>,
+    on_error: Option<Box<dyn FnMut(&mut Dispatcher, &io::Error)>>,
+}
+
+impl Rec {
+    fn new(log: &Log, readable: bool, writable: bool) -> Rec {
+        Rec {
+            log: log.clone(),
+            readable,
+            writable,
+            ..Rec::default()
+        }
+    }
+}
+
+impl Handler for Rec {
+    fn readable(&mut self, _ch: &Dispatcher) -> bool {
+        self.readable
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        self.writable
+    }
+    fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        self.log.borrow_mut().push("read".into());
+        match self.on_read.as_mut() {
+            Some(f) => f(ch, cx),
+            None => ch.recv(&mut [0u8; 256]).map(drop),
+        }
+    }
+    fn handle_write(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        self.log.borrow_mut().push("write".into());
+        self.on_write.as_mut().map_or(Ok(()), |f| f(ch, cx))
+    }
+    fn handle_expt(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.log.borrow_mut().push("expt".into());
+        Ok(())
+    }
+    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.log.borrow_mut().push("close".into());
+        ch.close();
+        Ok(())
+    }
+    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, _cx: &mut Context<'_>) {
+        self.log.borrow_mut().push(format!("error:{err}"));
+        if let Some(f) = self.on_error.as_mut() {
+            f(ch, &err);
+        }
+        ch.close();
+    }
+}
+
+fn new_log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn events(log: &Log) -> Vec<String> {
+    log.borrow().clone()
+}
+
+// ---------------------------------------------------------------------------
+// fd >= FD_SETSIZE on select
+// ---------------------------------------------------------------------------
+
+/// Python's select raises ValueError for an fd >= FD_SETSIZE and the whole
+/// loop dies (nix's FdSet panics). Here only that channel hears of it, with
+/// a typed error naming the fd, the limit and the way out; the other
+/// channels are served in the same iteration and the loop goes on.
+#[test]
+fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
+    let want = FD_SETSIZE as u64 + 512;
+    if !ensure_nofile(want) {
+        eprintln!("skipped: cannot raise RLIMIT_NOFILE to {want} to get an fd above FD_SETSIZE");
+        return;
+    }
+    for use_poll in BACKENDS {
+        let (high, high_peer) = pair_at(FD_SETSIZE as RawFd + 100);
+        let high_fd = high.as_raw_fd();
+        assert!(high_fd as usize >= FD_SETSIZE);
+        let (low, low_peer) = pair_at(0);
+        (&high_peer).write_all(b"h").unwrap();
+        (&low_peer).write_all(b"l").unwrap();
+        let mut map = Map::new();
+        let hlog = new_log();
+        let typed = Rc::new(Cell::new(None::<FdSetSizeError>));
+        let mut h = Rec::new(&hlog, true, false);
+        let t2 = typed.clone();
+        h.on_error = Some(Box::new(move |_ch, err| {
+            t2.set(
+                err.get_ref()
+                    .and_then(|e| e.downcast_ref::<FdSetSizeError>())
+                    .copied(),
+            );
+            assert!(
+                err.to_string().contains("poll"),
+                "the way out is named: {err}"
+            );
+        }));
+        let ht = map.add(Dispatcher::from_socket(high).unwrap(), h);
+        let llog = new_log();
+        map.add(
+            Dispatcher::from_socket(low).unwrap(),
+            Rec::new(&llog, true, false),
+        );
+        let stop = lp(use_poll)
+            .count(1)
+            .run(&mut map)
+            .expect("the loop does not fail");
+        assert_eq!(stop, Stop::Count);
+        assert_eq!(
+            events(&llog),
+            ["read"],
+            "{}: the other channel is served",
+            name(use_poll)
+        );
+        if use_poll {
+            assert_eq!(events(&hlog), ["read"], "poll has no FD_SETSIZE limit");
+            assert!(map.contains(ht));
+        } else {
+            let err = typed
+                .get()
+                .expect("a typed FdSetSizeError through handle_error");
+            assert_eq!(
+                err,
+                FdSetSizeError {
+                    fd: high_fd,
+                    limit: FD_SETSIZE
+                }
+            );
+            assert_eq!(events(&hlog).len(), 1, "{:?}", events(&hlog));
+            assert!(!map.contains(ht), "the default-like handler closed it");
+        }
+        // The loop goes on serving the other channel.
+        (&low_peer).write_all(b"l").unwrap();
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&llog), ["read", "read"], "{}", name(use_poll));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stale events after fd reuse within one iteration
+// ---------------------------------------------------------------------------
+
+/// asyncore looks channels up by fd for each ready fd: when channel A
+/// closes in its read handler and a newcomer gets A's fd number in the same
+/// iteration, A's write event (same select result) goes to the newcomer.
+/// Here events are keyed by token (slot + generation) and dropped.
+#[test]
+fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
+    for use_poll in BACKENDS {
+        let base = 700;
+        let (a, a_peer) = pair_at(base);
+        let a_fd = a.as_raw_fd();
+        (&a_peer).write_all(b"x").unwrap();
+        let mut map = Map::new();
+        let alog = new_log();
+        let nlog = new_log();
+        let newcomer = Rc::new(Cell::new(None::<Token>));
+        let peers = Rc::new(RefCell::new(Vec::new()));
+        let mut ha = Rec::new(&alog, true, true);
+        let (nl, nc, ps) = (nlog.clone(), newcomer.clone(), peers.clone());
+        ha.on_read = hook(move |ch, cx| {
+            ch.close();
+            // A newcomer, ready to read and write, at A's old number.
+            let (n, n_peer) = UnixStream::pair().unwrap();
+            (&n_peer).write_all(b"n").unwrap();
+            let n = dup_at_least(&n, a_fd);
+            assert_eq!(n.as_raw_fd(), a_fd, "the newcomer got A's fd number");
+            ps.borrow_mut().push(n_peer);
+            nc.set(Some(cx.add(
+                Dispatcher::from_socket(socket2::Socket::from(n))?,
+                Rec::new(&nl, true, true),
+            )));
+            Ok(())
+        });
+        map.add(Dispatcher::from_socket(a).unwrap(), ha);
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert_eq!(
+            events(&alog),
+            ["read"],
+            "{}: no write after close",
+            name(use_poll)
+        );
+        assert!(
+            events(&nlog).is_empty(),
+            "{}: the newcomer got a stale event: {:?}",
+            name(use_poll),
+            events(&nlog)
+        );
+        // From the next iteration on the newcomer is served.
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read", "write"], "{}", name(use_poll));
+        map.close_all();
+
+        // The same when another channel closes A and the newcomer takes
+        // A's slot and fd: A's pending event is dropped, not redirected.
+        let (a, a_peer) = pair_at(base);
+        let a_fd = a.as_raw_fd();
+        (&a_peer).write_all(b"x").unwrap();
+        let (b, _b_peer) = pair_at(0);
+        let mut map = Map::new(); // fresh: B must get slot 0, A slot 1
+        let alog = new_log();
+        let nlog = new_log();
+        let a_token = Rc::new(Cell::new(None::<Token>));
+        let mut hb = Rec::new(&new_log(), false, true);
+        let (at, nl, ps) = (a_token.clone(), nlog.clone(), peers.clone());
+        let mut done = false;
+        hb.on_write = hook(move |_ch, cx| {
+            if std::mem::replace(&mut done, true) {
+                return Ok(());
+            }
+            assert!(cx.close(at.get().unwrap()));
+            let (n, n_peer) = UnixStream::pair().unwrap();
+            (&n_peer).write_all(b"n").unwrap();
+            let n = dup_at_least(&n, a_fd);
+            assert_eq!(n.as_raw_fd(), a_fd, "the newcomer got A's fd number");
+            ps.borrow_mut().push(n_peer);
+            cx.add(
+                Dispatcher::from_socket(socket2::Socket::from(n))?,
+                Rec::new(&nl, true, false),
+            );
+            Ok(())
+        });
+        map.add(Dispatcher::from_socket(b).unwrap(), hb); // slot order: B first
+        a_token.set(Some(map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&alog, true, false),
+        )));
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert!(
+            events(&alog).is_empty(),
+            "{}: {:?}",
+            name(use_poll),
+            events(&alog)
+        );
+        assert!(
+            events(&nlog).is_empty(),
+            "{}: the newcomer got A's stale event: {:?}",
+            name(use_poll),
+            events(&nlog)
+        );
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read"], "{}", name(use_poll));
+        map.close_all();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// EINTR
+// ---------------------------------------------------------------------------
+
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_signal(_: libc::c_int) {
+    SIGNALS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn install_sigusr1() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        // No SA_RESTART: interrupted syscalls fail with EINTR.
+        let act = SigAction::new(
+            SigHandler::Handler(count_signal),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only increments an atomic, which is
+        // async-signal-safe.
+        unsafe { sigaction(Signal::SIGUSR1, &act) }.unwrap();
+    });
+}
+
+/// Runs `wait` on this thread while another thread sends it SIGUSR1 every
+/// 2 ms, for at most `window`. Returns what `wait` returned, how long it
+/// took, and how many signals the handler saw meanwhile.
+fn under_signals<T>(window: Duration, wait: impl FnOnce() -> T) -> (T, Duration, usize) {
+    install_sigusr1();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let before = SIGNALS.load(Ordering::Relaxed);
+    let killer = thread::spawn(move || {
+        let end = Instant::now() + window;
+        while !s.load(Ordering::Relaxed) && Instant::now() < end {
+            // SAFETY: `me` is the waiting thread, which outlives this thread
+            // (it joins it), and SIGUSR1 has a handler installed.
+            let rc = unsafe { libc::pthread_kill(me, libc::SIGUSR1) };
+            assert_eq!(rc, 0);
+            thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let start = Instant::now();
+    let out = wait();
+    let took = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    killer.join().unwrap();
+    (out, took, SIGNALS.load(Ordering::Relaxed) - before)
+}
+
+/// A signal during the wait never surfaces as an error (nix's poll/select
+/// return EINTR), and the wait is retried with the time left, not the full
+/// timeout: under a stream of signals a 200 ms wait still ends long before
+/// the 5 s stream does (restarting in full would never end while it lasts).
+#[test]
+fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
+    let window = Duration::from_secs(5);
+    let timeout = Duration::from_millis(200);
+    for use_poll in BACKENDS {
+        let (a, _peer) = pair_at(0); // never ready
+        let mut map = Map::new();
+        let log = new_log();
+        map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&log, true, false),
+        );
+        let (res, took, signals) = under_signals(window, || {
+            Loop::new()
+                .timeout(timeout)
+                .use_poll(use_poll)
+                .count(1)
+                .run(&mut map)
+        });
+        assert_eq!(
+            res.expect("EINTR never surfaces"),
+            Stop::Count,
+            "{}",
+            name(use_poll)
+        );
+        assert!(
+            signals > 0,
+            "{}: no signal arrived during the wait",
+            name(use_poll)
+        );
+        assert!(
+            took >= timeout,
+            "{}: woke up early: {took:?}",
+            name(use_poll)
+        );
+        assert!(
+            took < window,
+            "{}: the wait restarted in full: {took:?}",
+            name(use_poll)
+        );
+        assert!(events(&log).is_empty());
+    }
+    // The same at the syscall layer.
+    let (a, _peer) = pair_at(0);
+    let (n, took, signals) = under_signals(window, || {
+        let mut fds = [PollFd::new(a.as_raw_fd(), PollFlags::POLLIN)];
+        sys::poll(&mut fds, Some(timeout))
+    });
+    assert_eq!(n.expect("poll: EINTR never surfaces"), 0);
+    assert!(
+        signals > 0 && took >= timeout && took < window,
+        "poll: {took:?}, {signals}"
+    );
+    let (n, took, signals) = under_signals(window, || {
+        let (mut r, mut w, mut x) = (FdSet::new(), FdSet::new(), FdSet::new());
+        r.insert(a.as_raw_fd()).unwrap();
+        sys::select(&mut r, &mut w, &mut x, Some(timeout))
+    });
+    assert_eq!(n.expect("select: EINTR never surfaces"), 0);
+    assert!(
+        signals > 0 && took >= timeout && took < window,
+        "select: {took:?}, {signals}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// SIGPIPE
+// ---------------------------------------------------------------------------
+
+const SIGPIPE_CHILD: &str = "SELECTLOOP_SIGPIPE_CHILD";
+
+/// Writing to a peer that is gone must never kill the process: not on a
+/// socket, not on a pipe file_dispatcher. Rust programs start with SIGPIPE
+/// ignored, so this runs in a child process (this test binary again, this
+/// test only) that first restores the default action, "terminate".
+#[test]
+fn sigpipe_never_kills_the_process() {
+    if std::env::var_os(SIGPIPE_CHILD).is_some() {
+        sigpipe_child();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigpipe_never_kills_the_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SIGPIPE_CHILD, "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sigpipe child: ok"),
+        "the child died or failed: {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sigpipe_default() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_DFL runs no code in signal context.
+    unsafe { sigaction(Signal::SIGPIPE, &dfl) }.unwrap();
+}
+
+fn sigpipe_child() {
+    sigpipe_default();
+    let mut map = Map::new(); // makes sure SIGPIPE cannot kill us
+    for use_poll in BACKENDS {
+        // A pipe whose reader is gone.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let log = new_log();
+        let mut h = Rec::new(&log, false, true);
+        h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
+        let t = map.add(Dispatcher::file_dispatcher(&w).unwrap(), h);
+        lp(use_poll).count(5).run(&mut map).unwrap();
+        assert!(!map.contains(t));
+        assert_eq!(events(&log), ["write", "close"], "pipe, {}", name(use_poll));
+    }
+    // Sockets are written with MSG_NOSIGNAL: safe even with SIGPIPE at its
+    // default action.
+    sigpipe_default();
+    for use_poll in BACKENDS {
+        let (a, b) = pair_at(0);
+        drop(b);
+        let log = new_log();
+        let mut h = Rec::new(&log, false, true);
+        h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
+        let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
+        lp(use_poll).count(5).run(&mut map).unwrap();
+        assert!(!map.contains(t));
+        assert_eq!(
+            events(&log),
+            ["write", "close"],
+            "socket, {}",
+            name(use_poll)
+        );
+    }
+    println!("sigpipe child: ok");
+}
+
+// ---------------------------------------------------------------------------
+// Close once
+// ---------------------------------------------------------------------------
+
+/// A channel both readable and writable in one pass that closes in
+/// handle_read gets no handle_write (asyncore calls write on the closed
+/// object) and its fd is closed exactly once: a file that takes the number
+/// right after the close survives the rest of the iteration and the next.
+#[test]
+fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
+    for use_poll in BACKENDS {
+        for via_token in [false, true] {
+            let (a, peer) = pair_at(750);
+            let fd = a.as_raw_fd();
+            (&peer).write_all(b"x").unwrap();
+            let mut map = Map::new();
+            let log = new_log();
+            let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
+            let mut h = Rec::new(&log, true, true);
+            let s = sentinel.clone();
+            h.on_read = hook(move |ch, cx| {
+                if via_token {
+                    cx.close(cx.token().unwrap());
+                } else {
+                    ch.close();
+                    // The number is free now: take it.
+                    let taken = dup_at_least(&peer, fd);
+                    assert_eq!(taken.as_raw_fd(), fd);
+                    *s.borrow_mut() = Some(taken);
+                }
+                Ok(())
+            });
+            let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
+            lp(use_poll).count(1).run(&mut map).unwrap();
+            let what = format!("{} via_token={via_token}", name(use_poll));
+            assert_eq!(
+                events(&log),
+                ["read"],
+                "{what}: no write, no close after close"
+            );
+            assert!(!map.contains(t), "{what}: left the map at once");
+            if via_token {
+                assert!(!fd_is_open(fd), "{what}: the fd was closed");
+                let (x, _y) = UnixStream::pair().unwrap();
+                let taken = dup_at_least(&x, fd);
+                assert_eq!(taken.as_raw_fd(), fd);
+                *sentinel.borrow_mut() = Some(taken);
+            }
+            lp(use_poll).count(2).run(&mut map).unwrap();
+            assert!(
+                fd_is_open(fd),
+                "{what}: the fd number was closed a second time"
+            );
+            drop(sentinel.borrow_mut().take());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Closed fd still registered
+// ---------------------------------------------------------------------------
+
+/// An fd closed behind its channel's back: select fails the whole call with
+/// EBADF, poll reports POLLNVAL on every call (a 100% CPU spin). Neither may
+/// take the loop down or spin: the channel gets handle_error once and leaves
+/// the map, without closing the number again, and the others go on.
+#[test]
+fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
+    for use_poll in BACKENDS {
+        let (x, _x_peer) = pair_at(800);
+        let fd = x.as_raw_fd();
+        let (g, g_peer) = pair_at(0);
+        (&g_peer).write_all(b"g").unwrap();
+        let mut map = Map::new();
+        let xlog = new_log();
+        let glog = new_log();
+        let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
+        let mut hx = Rec::new(&xlog, true, false);
+        let (s, gp) = (sentinel.clone(), g_peer.try_clone().unwrap());
+        hx.on_error = Some(Box::new(move |_ch, _err| {
+            // Whatever takes the number now must not be closed by the crate.
+            let taken = dup_at_least(&gp, fd);
+            assert_eq!(taken.as_raw_fd(), fd);
+            *s.borrow_mut() = Some(taken);
+        }));
+        let xt = map.add(Dispatcher::from_socket(x).unwrap(), hx);
+        map.add(
+            Dispatcher::from_socket(g).unwrap(),
+            Rec::new(&glog, true, false),
+        );
+        nix::unistd::close(fd).unwrap(); // behind the channel's back
+        let stop = lp(use_poll)
+            .count(3)
+            .run(&mut map)
+            .expect("the loop does not fail");
+        assert_eq!(stop, Stop::Count);
+        let xe = events(&xlog);
+        assert_eq!(
+            xe.len(),
+            1,
+            "{}: exactly one report: {xe:?}",
+            name(use_poll)
+        );
+        assert!(
+            xe[0].starts_with("error:") && xe[0].contains(&format!("fd {fd}")),
+            "{xe:?}"
+        );
+        assert!(!map.contains(xt), "{}: removed", name(use_poll));
+        assert_eq!(
+            events(&glog),
+            ["read"],
+            "{}: the others go on",
+            name(use_poll)
+        );
+        assert!(
+            fd_is_open(fd),
+            "{}: the number was closed again",
+            name(use_poll)
+        );
+        drop(sentinel.borrow_mut().take());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Half-close and HUP
+// ---------------------------------------------------------------------------
+
+/// A peer that shuts down its write side is a read of 0 bytes and then
+/// handle_close, on both backends, for TCP and Unix sockets.
+#[test]
+fn half_close_is_a_read_of_zero_then_handle_close() {
+    for use_poll in BACKENDS {
+        let tcp = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (b, _) = l.accept().unwrap();
+            (socket2::Socket::from(a), socket2::Socket::from(b))
+        };
+        let unix = {
+            let (a, b) = UnixStream::pair().unwrap();
+            (socket2::Socket::from(a), socket2::Socket::from(b))
+        };
+        for (kind, (a, b)) in [("tcp", tcp), ("unix", unix)] {
+            let mut map = Map::new();
+            let log = new_log();
+            let got = Rc::new(Cell::new(usize::MAX));
+            let mut h = Rec::new(&log, true, false);
+            let g = got.clone();
+            h.on_read = hook(move |ch, _cx| {
+                g.set(ch.recv(&mut [0u8; 16])?);
+                Ok(())
+            });
+            let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
+            b.shutdown(std::net::Shutdown::Write).unwrap();
+            let deadline = Instant::now() + PATIENCE;
+            while map.contains(t) {
+                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
+                lp(use_poll).count(1).run(&mut map).unwrap();
+            }
+            assert_eq!(got.get(), 0, "{kind} {}", name(use_poll));
+            assert_eq!(events(&log), ["read", "close"], "{kind} {}", name(use_poll));
+        }
+    }
+}
+
+/// POLLHUP is reported even for `events = 0`: a channel that asks for
+/// nothing must not be polled at all, or every poll returns at once (a
+/// spin) and its handlers run on every pass.
+#[test]
+fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
+    for use_poll in BACKENDS {
+        let (a, b) = pair_at(0);
+        drop(b); // the peer is gone: POLLHUP
+        let mut map = Map::new();
+        let log = new_log();
+        map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&log, false, false),
+        );
+        let start = Instant::now();
+        let stop = Loop::new()
+            .timeout(Duration::from_millis(20))
+            .use_poll(use_poll)
+            .count(5)
+            .run(&mut map)
+            .unwrap();
+        assert_eq!(stop, Stop::Count);
+        assert!(
+            events(&log).is_empty(),
+            "{}: {:?}",
+            name(use_poll),
+            events(&log)
+        );
+        // Timeouts are minimums: five waits of 20 ms, not five instant returns.
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "{}: spun",
+            name(use_poll)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Backpressure
+// ---------------------------------------------------------------------------
+
+struct Echo {
+    reads: Rc<Cell<usize>>,
+}
+
+impl Handler<DispatcherWithSend> for Echo {
+    fn handle_read(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        self.reads.set(self.reads.get() + 1);
+        let mut buf = [0u8; 8192];
+        let n = ch.recv(&mut buf)?;
+        ch.send(&buf[..n])?;
+        Ok(())
+    }
+}
+
+/// An echo server whose peer sends without reading: asyncore's
+/// dispatcher_with_send buffers the echo without bound. Here the queue stops
+/// at its limit, the channel stops reading while it is full (TCP flow
+/// control then stops the peer), and reading resumes once it drains.
+#[test]
+fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
+    const LIMIT: usize = 32 * 1024;
+    for use_poll in BACKENDS {
+        let (a, peer) = pair_at(0);
+        peer.set_nonblocking(true).unwrap();
+        let mut map = Map::new();
+        let reads = Rc::new(Cell::new(0));
+        let d =
+            DispatcherWithSend::new(Dispatcher::from_socket(a).unwrap()).with_output_limit(LIMIT);
+        let t = map.add(
+            d,
+            Echo {
+                reads: reads.clone(),
+            },
+        );
+        let chunk = [7u8; 4096];
+        let mut max_pending = 0;
+        let mut reads_when_full = None;
+        for round in 0..200 {
+            // The peer writes what it can and reads nothing.
+            let mut budget = 64;
+            while budget > 0 && (&peer).write(&chunk).is_ok() {
+                budget -= 1;
+            }
+            lp(use_poll)
+                .timeout(Duration::ZERO)
+                .count(1)
+                .run(&mut map)
+                .unwrap();
+            let d = map
+                .channel_mut::<DispatcherWithSend>(t)
+                .expect("still open");
+            max_pending = max_pending.max(d.pending());
+            if round == 150 {
+                assert!(d.is_full(), "{}: the queue filled up", name(use_poll));
+                reads_when_full = Some(reads.get());
+            }
+        }
+        assert!(
+            max_pending < LIMIT + 8192,
+            "{}: the queue grew to {max_pending} (limit {LIMIT})",
+            name(use_poll)
+        );
+        assert_eq!(
+            Some(reads.get()),
+            reads_when_full,
+            "{}: read while full",
+            name(use_poll)
+        );
+        // The peer reads: the queue drains and reading resumes.
+        let before = reads.get();
+        let deadline = Instant::now() + PATIENCE;
+        while reads.get() == before {
+            assert!(
+                Instant::now() < deadline,
+                "{}: reading never resumed",
+                name(use_poll)
+            );
+            let mut sink = [0u8; 65536];
+            while (&peer).read(&mut sink).is_ok_and(|n| n > 0) {}
+            lp(use_poll).count(1).run(&mut map).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts at the syscall layer
+// ---------------------------------------------------------------------------
+
+/// 500 µs must not become a 0 ms poll (a busy loop): the wait rounds up.
+#[test]
+fn sub_millisecond_timeout_rounds_up_not_down_to_a_busy_loop() {
+    let (a, _b) = pair_at(0);
+    let t = Duration::from_micros(500);
+    for _ in 0..5 {
+        let mut fds = [PollFd::new(a.as_raw_fd(), PollFlags::POLLIN)];
+        let start = Instant::now();
+        assert_eq!(sys::poll(&mut fds, Some(t)).unwrap(), 0);
+        assert!(
+            start.elapsed() >= t,
+            "poll returned after {:?}",
+            start.elapsed()
+        );
+        let (mut r, mut w, mut x) = (FdSet::new(), FdSet::new(), FdSet::new());
+        r.insert(a.as_raw_fd()).unwrap();
+        let start = Instant::now();
+        assert_eq!(sys::select(&mut r, &mut w, &mut x, Some(t)).unwrap(), 0);
+        assert!(
+            start.elapsed() >= t,
+            "select returned after {:?}",
+            start.elapsed()
+        );
+    }
+    // And through the loop, on both backends.
+    for use_poll in BACKENDS {
+        let (a, _b) = pair_at(0);
+        let mut map = Map::new();
+        map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&new_log(), true, false),
+        );
+        let start = Instant::now();
+        Loop::new()
+            .timeout(t)
+            .use_poll(use_poll)
+            .count(4)
+            .run(&mut map)
+            .unwrap();
+        assert!(
+            start.elapsed() >= 4 * t,
+            "{}: {:?}",
+            name(use_poll),
+            start.elapsed()
+        );
+    }
+}
+
+/// Huge timeouts clamp: a cast that wraps (2^32 ms + 1 ms becomes 1 ms,
+/// i32::MAX + 1 ms becomes negative, Duration::MAX seconds a negative
+/// tv_sec) would time out early or fail. Each wait must end by the event a
+/// thread sends after 50 ms.
+#[test]
+fn huge_timeouts_clamp_instead_of_wrapping() {
+    let huge = [
+        Duration::from_millis((1u64 << 32) + 1),
+        Duration::from_millis(i32::MAX as u64 + 1),
+        Duration::from_secs(u64::MAX / 2),
+        Duration::MAX,
+    ];
+    for t in huge {
+        for use_select in [false, true] {
+            let (a, b) = pair_at(0);
+            let writer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                (&b).write_all(b"x").unwrap();
+                b
+            });
+            let n = if use_select {
+                let (mut r, mut w, mut x) = (FdSet::new(), FdSet::new(), FdSet::new());
+                r.insert(a.as_raw_fd()).unwrap();
+                let n = sys::select(&mut r, &mut w, &mut x, Some(t));
+                assert!(n.as_ref().map_or(true, |_| r.contains(a.as_raw_fd())));
+                n
+            } else {
+                let mut fds = [PollFd::new(a.as_raw_fd(), PollFlags::POLLIN)];
+                sys::poll(&mut fds, Some(t))
+            };
+            let which = if use_select { "select" } else { "poll" };
+            assert_eq!(
+                n.unwrap_or_else(|e| panic!("{which} {t:?}: {e}")),
+                1,
+                "{which} {t:?}"
+            );
+            writer.join().unwrap();
+        }
+    }
+}
