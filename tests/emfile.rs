@@ -1,0 +1,139 @@
+//! EMFILE on accept, in a test binary of its own: it lowers the process's
+//! fd limit (RLIMIT_NOFILE), which would break any test running beside it.
+//! One test, run on both backends one after the other.
+//!
+//! asyncore's accept raises on EMFILE and the default handle_error closes
+//! the *listening* socket; a naive fix (ignore the error) spins at 100% CPU
+//! because the listener stays readable. Here the listener stays open, leaves
+//! the read set for a while (no spin), and accepts again once fds free up.
+
+use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, SockAddr, Socket, Type};
+use std::cell::Cell;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+struct Listener {
+    accepted: Rc<Cell<usize>>,
+    errors: Rc<Cell<usize>>,
+    keep: Vec<Socket>,
+}
+
+impl Handler for Listener {
+    fn handle_accepted(
+        &mut self,
+        _ch: &mut Dispatcher,
+        sock: Socket,
+        _addr: SockAddr,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        self.accepted.set(self.accepted.get() + 1);
+        self.keep.push(sock);
+        Ok(())
+    }
+    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, _cx: &mut Context<'_>) {
+        eprintln!("handle_error: {err}");
+        self.errors.set(self.errors.get() + 1);
+        ch.close();
+    }
+}
+
+/// Opens /dev/null until the process is out of fds; returns them all.
+fn exhaust_fds() -> Vec<OwnedFd> {
+    let mut fillers = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => fillers.push(OwnedFd::from(f)),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return fillers,
+            Err(e) => panic!("unexpected error while exhausting fds: {e}"),
+        }
+        assert!(fillers.len() < 10_000, "the fd limit did not apply");
+    }
+}
+
+#[test]
+fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    for use_poll in [false, true] {
+        let backend = if use_poll { "poll" } else { "select" };
+        const CLIENTS: usize = 3;
+        let mut server = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        server
+            .bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .unwrap();
+        server.listen(16).unwrap();
+        let addr = server.addr().unwrap().as_socket().unwrap();
+        // The clients connect before fds run out; their connections wait in
+        // the listener's backlog.
+        let clients: Vec<TcpStream> = (0..CLIENTS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let accepted = Rc::new(Cell::new(0));
+        let errors = Rc::new(Cell::new(0));
+        let mut map = Map::new();
+        let lt = map.add(
+            server,
+            Listener {
+                accepted: accepted.clone(),
+                errors: errors.clone(),
+                keep: Vec::new(),
+            },
+        );
+        // No fd left: a low limit, then fill every free number below it.
+        setrlimit(Resource::RLIMIT_NOFILE, 256.min(soft), hard).unwrap();
+        let mut fillers = exhaust_fds();
+
+        // Over a fixed window, count iterations: a loop that keeps the
+        // readable listener in its set would return at once every time
+        // (tens of thousands of passes); a paused one waits.
+        let lp = Loop::new()
+            .timeout(Duration::from_secs(1))
+            .use_poll(use_poll);
+        let window = Duration::from_millis(500);
+        let start = Instant::now();
+        let mut iterations = 0u32;
+        while start.elapsed() < window {
+            lp.clone()
+                .count(1)
+                .run(&mut map)
+                .expect("the loop never fails on EMFILE");
+            iterations += 1;
+        }
+        eprintln!("{backend}: {iterations} iterations in {window:?} while out of fds");
+        assert_eq!(
+            accepted.get(),
+            0,
+            "{backend}: nothing can be accepted without fds"
+        );
+        assert_eq!(
+            errors.get(),
+            0,
+            "{backend}: EMFILE is not an error for the listener"
+        );
+        assert!(map.contains(lt), "{backend}: the listener stays in the map");
+        assert!(
+            map.channel_mut::<Dispatcher>(lt).unwrap().accepting(),
+            "{backend}"
+        );
+        assert!(
+            iterations < 200,
+            "{backend}: the loop spun: {iterations} iterations in {window:?}"
+        );
+
+        // Free some fds: the pending connections are accepted.
+        fillers.truncate(fillers.len().saturating_sub(CLIENTS + 2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while accepted.get() < CLIENTS {
+            assert!(Instant::now() < deadline, "{backend}: never accepted again");
+            lp.clone().count(1).run(&mut map).unwrap();
+        }
+        assert_eq!(errors.get(), 0, "{backend}");
+        drop(fillers);
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+        map.close_all();
+        drop(clients);
+    }
+}
