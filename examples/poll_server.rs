@@ -98,6 +98,11 @@ fn main() {
     let args = Args::parse();
     common::init_logging(false);
 
+    // Signals first: once `listening on` is out, a SIGTERM must find its
+    // handler in place.
+    let signals = common::signal_pipe()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
+
     let listener = TcpListener::bind(args.bind)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
@@ -105,8 +110,6 @@ fn main() {
         Ok(addr) => common::announce_listening(addr),
         Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
     }
-    let signals = common::signal_pipe()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
 
     if let Err(e) = serve(&listener, &signals, args.trace) {
         common::fail(format_args!("poll failed: {e}"));

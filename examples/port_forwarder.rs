@@ -340,6 +340,12 @@ fn main() {
     let remote = SocketAddr::new(remote_ip, args.remote_port);
 
     // forwarder.__init__: create_socket, set_reuse_addr, bind, listen
+    // Signals first: once `listening on` is out, a SIGTERM must find its
+    // handler in place.
+    let mut map = Map::new();
+    if let Err(e) = common::exit_on_signals(&mut map) {
+        common::fail(format_args!("cannot install signal handlers: {e}"));
+    }
     let listen = || -> io::Result<Dispatcher> {
         let mut server = Dispatcher::create_socket(Domain::for_address(local), Type::STREAM)?;
         server.set_reuse_addr()?;
@@ -353,11 +359,7 @@ fn main() {
         common::announce_listening(DisplayAddr(addr));
     }
 
-    let mut map = Map::new();
     map.add(server, Forwarder { remote });
-    if let Err(e) = common::exit_on_signals(&mut map) {
-        common::fail(format_args!("cannot install signal handlers: {e}"));
-    }
     // asyncore.loop()
     if let Err(e) = event_loop.run(&mut map) {
         common::fail(format_args!("event loop failed: {e}"));

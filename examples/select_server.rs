@@ -86,6 +86,11 @@ fn main() {
     common::init_logging(false);
 
     // s = socket.socket(); s.bind(...); s.listen(5)
+    // Signals first: once `listening on` is out, a SIGTERM must find its
+    // handler in place.
+    let signals = common::signal_pipe()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
+
     let listener = TcpListener::bind(args.bind)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
@@ -93,8 +98,6 @@ fn main() {
         Ok(addr) => common::announce_listening(addr),
         Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
     }
-    let signals = common::signal_pipe()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
 
     if let Err(e) = serve(&listener, &signals, args.trace) {
         common::fail(format_args!("select failed: {e}"));

@@ -226,10 +226,166 @@ pub fn run(name: &str, args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<u8>, Str
 pub fn assert_bad_args(name: &str, args: &[&str], mentions: &str) {
     let (status, _out, err) = run(name, args, b"");
     assert_eq!(status.code(), Some(2), "{name} {args:?}: stderr:\n{err}");
-    assert!(!err.contains("panicked"), "{name} {args:?} panicked:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "{name} {args:?} panicked:\n{err}"
+    );
     let first = err.lines().next().unwrap_or("");
     assert!(
         first.contains(mentions),
         "{name} {args:?}: first stderr line {first:?} does not mention {mentions:?}"
     );
+}
+
+// ---- Helpers for the example tests of the network examples (appended) ----
+
+/// `n` pseudo-random bytes from `seed` (xorshift64*): incompressible test
+/// data that is the same on every run.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Connects to `addr` with read and write timeouts of [`PATIENCE`].
+pub fn connect(addr: SocketAddr) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect_timeout(&addr, PATIENCE)
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    s.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+    s.set_write_timeout(Some(PATIENCE)).expect("write timeout");
+    s
+}
+
+/// Closes `stream` with a reset (RST, `SO_LINGER` 0) instead of a FIN.
+pub fn reset(stream: std::net::TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+    drop(stream);
+}
+
+/// Writes `data` on a thread while reading `expect` bytes back on this one;
+/// returns what was read (shorter if the peer closed first).
+pub fn send_and_receive(stream: &std::net::TcpStream, data: Vec<u8>, expect: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = stream.try_clone().expect("clone stream");
+    let t = thread::spawn(move || writer.write_all(&data));
+    let mut got = Vec::with_capacity(expect);
+    let mut reader = stream;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got.len() < expect {
+        let want = buf.len().min(expect - got.len());
+        match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed after {} of {expect} bytes: {e}", got.len()),
+        }
+    }
+    t.join().expect("writer thread").expect("write_all");
+    got
+}
+
+/// Sends `signal` and asserts the process ends (generous slack: within
+/// [`PATIENCE`]; the contract's "within 1 s" is not timed here) with status
+/// 0, 130 or 143, without a panic.
+pub fn assert_ends_on_signal(proc: &mut Proc, signal: i32) {
+    let err = proc.collect_stderr();
+    proc.signal(signal);
+    let status = proc
+        .wait_timeout(PATIENCE)
+        .unwrap_or_else(|| panic!("{} did not exit after signal {signal}", proc.name));
+    let err = err.recv_timeout(PATIENCE).unwrap_or_default();
+    assert!(
+        matches!(status.code(), Some(0) | Some(130) | Some(143)),
+        "{} after signal {signal}: {status}; stderr:\n{err}",
+        proc.name
+    );
+    assert!(!err.contains("panicked"), "{} panicked:\n{err}", proc.name);
+}
+
+/// Asserts the runtime-failure contract: a non-zero exit status (not 2,
+/// which means bad arguments), one line on stderr that mentions `mentions`,
+/// no panic.
+pub fn assert_runtime_failure(name: &str, args: &[&str], mentions: &str) {
+    let (status, _out, err) = run(name, args, b"");
+    assert!(
+        !status.success() && status.code().is_some(),
+        "{name} {args:?}: {status}; stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "{name} {args:?} panicked:\n{err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{name} {args:?}: stderr:\n{err}"
+    );
+    assert!(
+        err.contains(mentions),
+        "{name} {args:?}: stderr {err:?} lacks {mentions:?}"
+    );
+}
+
+/// A listener holding a free 127.0.0.1 port (so a server started on it
+/// finds the address in use).
+pub fn busy_port() -> (std::net::TcpListener, SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = l.local_addr().expect("local_addr");
+    (l, addr)
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` of
+/// `/proc/PID/status`).
+pub fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+impl Server {
+    /// Like [`Server::start`], for a process started by the caller (e.g.
+    /// through a shell that sets limits first). Waits for `listening on`.
+    pub fn from_proc(mut proc: Proc) -> Server {
+        let stdout: ChildStdout = proc.child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = match rx.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(_) => {
+                let err = stderr_now(&mut proc);
+                panic!(
+                    "{} printed no `listening on` line; stderr:\n{err}",
+                    proc.name
+                );
+            }
+        };
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{}: first stdout line is {first:?}", proc.name))
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: bad address in {first:?}: {e}", proc.name));
+        Server {
+            proc,
+            addr,
+            stdout: rx,
+        }
+    }
 }

@@ -1,0 +1,161 @@
+//! The echo_server example as a process, on both backends: EXAMPLES.md's
+//! contract clause by clause.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const NAME: &str = "echo_server";
+
+fn start(backend: &str) -> Server {
+    Server::start(NAME, &["--bind", "127.0.0.1:0", backend])
+}
+
+#[test]
+fn echoes_one_mib_byte_exact_and_logs_the_connection() {
+    for backend in BACKENDS {
+        let mut server = start(backend);
+        let data = random_bytes(1 << 20, 1);
+        let client = connect(server.addr);
+        let local = client.local_addr().unwrap();
+        let got = send_and_receive(&client, data.clone(), data.len());
+        assert!(
+            got == data,
+            "{backend}: echo differs ({} bytes back)",
+            got.len()
+        );
+        drop(client);
+
+        let err = server.proc.collect_stderr();
+        server.proc.signal(libc::SIGTERM);
+        assert!(server.proc.wait_timeout(PATIENCE).is_some());
+        let err = err.recv_timeout(PATIENCE).unwrap();
+        assert!(
+            err.contains(&format!("Incoming connection from {local}")),
+            "{backend}: stderr lacks the connection log:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn serves_fifty_concurrent_clients() {
+    for backend in BACKENDS {
+        let server = start(backend);
+        // All connected first, then all talking at once.
+        let clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
+        let threads: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                thread::spawn(move || {
+                    let data = random_bytes(64 * 1024, 100 + i as u64);
+                    let got = send_and_receive(&c, data.clone(), data.len());
+                    got == data
+                })
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            assert!(t.join().unwrap(), "{backend}: client {i} got a wrong echo");
+        }
+    }
+}
+
+#[test]
+fn a_client_that_resets_does_not_stop_the_server() {
+    for backend in BACKENDS {
+        let mut server = start(backend);
+        let mut rude = connect(server.addr);
+        rude.write_all(&random_bytes(200_000, 7)).unwrap();
+        reset(rude);
+        // A client that resets before its echo could even be sent.
+        let rude2 = connect(server.addr);
+        reset(rude2);
+
+        let polite = connect(server.addr);
+        let data = random_bytes(100_000, 8);
+        assert!(send_and_receive(&polite, data.clone(), data.len()) == data);
+        assert!(
+            server.proc.child.try_wait().unwrap().is_none(),
+            "{backend}: the server died"
+        );
+    }
+}
+
+/// A client sends without ever reading: the server must stop reading it
+/// (backpressure) rather than queue its echo without bound, and must go on
+/// serving another client meanwhile.
+#[test]
+fn a_client_that_never_reads_cannot_grow_memory_or_stall_others() {
+    const PUSH: usize = 200 << 20;
+    for backend in BACKENDS {
+        let server = start(backend);
+        let pid = server.proc.pid();
+        let before = rss_kib(pid);
+
+        let hog = connect(server.addr);
+        hog.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let chunk = random_bytes(1 << 20, 9);
+        let mut pushed = 0usize;
+        let deadline = Instant::now() + PATIENCE;
+        while pushed < PUSH && Instant::now() < deadline {
+            match (&hog).write(&chunk) {
+                Ok(n) => pushed += n,
+                // Blocked for 2 s: the server stopped reading us. Good.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) => panic!("{backend}: write failed after {pushed} bytes: {e}"),
+            }
+        }
+
+        // Another client is served while the hog is stuck.
+        let other = connect(server.addr);
+        let data = random_bytes(1 << 20, 10);
+        assert!(
+            send_and_receive(&other, data.clone(), data.len()) == data,
+            "{backend}: the other client was not served"
+        );
+
+        let after = rss_kib(pid);
+        assert!(
+            after < before + 64 * 1024,
+            "{backend}: RSS grew from {before} KiB to {after} KiB after {pushed} bytes pushed"
+        );
+        drop(hog);
+        drop(server);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    assert_bad_args(NAME, &["--bind", "nonsense"], "--bind");
+    assert_bad_args(NAME, &["--frobnicate"], "--frobnicate");
+    assert_bad_args(NAME, &["--poll", "--select"], "--select");
+}
+
+#[test]
+fn address_in_use_is_a_one_line_error() {
+    for backend in BACKENDS {
+        let (_held, addr) = busy_port();
+        assert_runtime_failure(NAME, &["--bind", &addr.to_string(), backend], "in use");
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_end_the_server() {
+    for backend in BACKENDS {
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            let mut server = start(backend);
+            let _client = connect(server.addr);
+            assert_ends_on_signal(&mut server.proc, signal);
+        }
+    }
+}
