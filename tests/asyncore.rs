@@ -668,7 +668,8 @@ fn handle_error(env: Env) {
 /// WouldBlock is ignored, anything else goes to handle_error; for the read,
 /// write and expt paths.
 fn error_routing(env: Env) {
-    let cases: [(&str, fn() -> io::Error, &str); 3] = [
+    type Case = (&'static str, fn() -> io::Error, &'static str);
+    let cases: [Case; 3] = [
         (
             "reset",
             || io::Error::from_raw_os_error(libc::ECONNRESET),

@@ -82,6 +82,7 @@ fn ensure_nofile(min: u64) -> bool {
 }
 
 type Log = Rc<RefCell<Vec<String>>>;
+type OnError = Box<dyn FnMut(&mut Dispatcher, &io::Error)>;
 type Hook = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
 
 fn hook<F>(f: F) -> Option<Hook>
@@ -100,7 +101,7 @@ struct Rec {
     writable: bool,
     on_read: Option<Hook>,
     on_write: Option<Hook>,
-    on_error: Option<Box<dyn FnMut(&mut Dispatcher, &io::Error)>>,
+    on_error: Option<OnError>,
 }
 
 impl Rec {
