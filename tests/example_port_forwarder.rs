@@ -1,0 +1,282 @@
+//! The port_forwarder example as a process, on both backends, in front of
+//! remotes the tests run themselves: byte-exact both ways, many clients,
+//! closing either side after its pending bytes, a refused remote, bad
+//! arguments, address in use, signals.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+const NAME: &str = "port_forwarder";
+
+/// Starts a forwarder from 127.0.0.1:0 to `remote`.
+fn forwarder(remote: SocketAddr, backend: &str) -> Server {
+    let port = remote.port().to_string();
+    Server::start(
+        NAME,
+        &[
+            "-l",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-r",
+            "127.0.0.1",
+            "-P",
+            &port,
+            backend,
+        ],
+    )
+}
+
+/// A remote that runs `serve` on a thread for each of `n` connections.
+fn remote<F>(n: usize, serve: F) -> (SocketAddr, thread::JoinHandle<Vec<Vec<u8>>>)
+where
+    F: Fn(TcpStream) -> Vec<u8> + Send + Sync + Copy + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..n {
+            let (s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            s.set_write_timeout(Some(PATIENCE)).unwrap();
+            workers.push(thread::spawn(move || serve(s)));
+        }
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    (addr, t)
+}
+
+fn echo(mut s: TcpStream) -> Vec<u8> {
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return Vec::new(),
+            Ok(n) => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return Vec::new();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn forwards_one_mib_each_way_byte_exact_and_logs() {
+    const N: usize = 1 << 20;
+    for backend in BACKENDS {
+        // The remote sends its own MiB while reading the client's.
+        let (raddr, remote_done) = remote(1, |s| {
+            let down = random_bytes(N, 2);
+            let mut w = s.try_clone().unwrap();
+            let t = thread::spawn(move || w.write_all(&down));
+            let mut up = vec![0u8; N];
+            (&s).read_exact(&mut up).unwrap();
+            t.join().unwrap().unwrap();
+            up
+        });
+        let mut fwd = forwarder(raddr, backend);
+        let client = connect(fwd.addr);
+        let me = client.local_addr().unwrap();
+        let got = send_and_receive(&client, random_bytes(N, 1), N);
+        assert!(
+            got == random_bytes(N, 2),
+            "{backend}: remote->client differs"
+        );
+        let up = remote_done.join().unwrap().remove(0);
+        assert!(
+            up == random_bytes(N, 1),
+            "{backend}: client->remote differs"
+        );
+        drop(client);
+
+        let err = fwd.proc.collect_stderr();
+        fwd.proc.signal(libc::SIGTERM);
+        assert!(fwd.proc.wait_timeout(PATIENCE).is_some());
+        let err = err.recv_timeout(PATIENCE).unwrap();
+        assert!(
+            err.contains(&format!("Connected from {me} to {raddr}")),
+            "{backend}: stderr:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn forwards_thirty_concurrent_clients() {
+    const CLIENTS: usize = 30;
+    for backend in BACKENDS {
+        let (raddr, _remote) = remote(CLIENTS, echo);
+        let fwd = forwarder(raddr, backend);
+        let clients: Vec<_> = (0..CLIENTS).map(|_| connect(fwd.addr)).collect();
+        let threads: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                thread::spawn(move || {
+                    let data = random_bytes(100_000, 50 + i as u64);
+                    send_and_receive(&c, data.clone(), data.len()) == data
+                })
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            assert!(t.join().unwrap(), "{backend}: client {i} got wrong bytes");
+        }
+    }
+}
+
+/// The remote sends 4 MiB and closes at once; the client reads only later.
+/// Whatever the forwarder still holds must reach the client, then EOF.
+#[test]
+fn remote_close_reaches_the_client_after_its_pending_bytes() {
+    const N: usize = 4 << 20;
+    for backend in BACKENDS {
+        let (raddr, _remote) = remote(1, |mut s| {
+            let _ = s.write_all(&random_bytes(N, 3));
+            Vec::new() // dropping `s` closes it
+        });
+        let fwd = forwarder(raddr, backend);
+        let mut client = connect(fwd.addr);
+        thread::sleep(Duration::from_millis(300)); // let bytes pile up
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), N, "{backend}");
+        assert!(got == random_bytes(N, 3), "{backend}: bytes differ");
+        drop(fwd);
+    }
+}
+
+/// The client sends 4 MiB and closes at once; the remote reads only later.
+#[test]
+fn client_close_reaches_the_remote_after_its_pending_bytes() {
+    const N: usize = 4 << 20;
+    for backend in BACKENDS {
+        let (raddr, remote_done) = remote(1, |mut s| {
+            thread::sleep(Duration::from_millis(300)); // let bytes pile up
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        let fwd = forwarder(raddr, backend);
+        let mut client = connect(fwd.addr);
+        client.write_all(&random_bytes(N, 4)).unwrap();
+        drop(client);
+        let got = remote_done.join().unwrap().remove(0);
+        assert_eq!(got.len(), N, "{backend}");
+        assert!(got == random_bytes(N, 4), "{backend}: bytes differ");
+        drop(fwd);
+    }
+}
+
+/// Nothing listens at the remote: that client's connection is closed, and
+/// the forwarder keeps serving the next client once the remote is up.
+#[test]
+fn a_refused_remote_closes_only_that_client() {
+    for backend in BACKENDS {
+        let (held, raddr) = busy_port();
+        drop(held); // now nothing listens there
+        let mut fwd = forwarder(raddr, backend);
+
+        let mut refused = connect(fwd.addr);
+        let mut buf = [0u8; 16];
+        match refused.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("{backend}: the refused client got {other:?}"),
+        }
+
+        // Bring the remote up on the same port; the next client gets through.
+        let listener = TcpListener::bind(raddr).unwrap();
+        let t = thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            echo(s)
+        });
+        let ok = connect(fwd.addr);
+        let data = random_bytes(50_000, 5);
+        assert!(
+            send_and_receive(&ok, data.clone(), data.len()) == data,
+            "{backend}"
+        );
+        drop(ok);
+        t.join().unwrap();
+
+        assert!(
+            fwd.proc.child.try_wait().unwrap().is_none(),
+            "{backend}: forwarder died"
+        );
+        let err = fwd.proc.collect_stderr();
+        fwd.proc.signal(libc::SIGTERM);
+        assert!(fwd.proc.wait_timeout(PATIENCE).is_some());
+        let err = err.recv_timeout(PATIENCE).unwrap();
+        assert!(err.contains("refused"), "{backend}: stderr:\n{err}");
+        assert!(!err.contains("panicked"), "{backend}: stderr:\n{err}");
+    }
+}
+
+/// A client that reads nothing while the remote floods it: the forwarder
+/// stops reading the remote instead of buffering without bound.
+#[test]
+fn a_client_that_never_reads_cannot_grow_memory() {
+    for backend in BACKENDS {
+        let (raddr, flood) = remote(1, |mut s| {
+            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            let chunk = random_bytes(1 << 20, 6);
+            for _ in 0..200 {
+                if s.write_all(&chunk).is_err() {
+                    break; // blocked: the forwarder stopped reading us
+                }
+            }
+            Vec::new()
+        });
+        let fwd = forwarder(raddr, backend);
+        let pid = fwd.proc.pid();
+        let before = rss_kib(pid);
+        let client = connect(fwd.addr);
+        flood.join().unwrap(); // pushed 200 MiB, or blocked for 2 s
+        let after = rss_kib(pid);
+        assert!(
+            after < before + 64 * 1024,
+            "{backend}: RSS grew from {before} KiB to {after} KiB"
+        );
+        drop(client);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    assert_bad_args(NAME, &["-p", "0"], "--remote-ip");
+    assert_bad_args(NAME, &["-r", "not-an-ip"], "--remote-ip");
+    assert_bad_args(NAME, &["-r", "127.0.0.1", "-p", "99999"], "--local-port");
+    assert_bad_args(NAME, &["-r", "127.0.0.1", "-P", "x"], "--remote-port");
+    assert_bad_args(NAME, &["-r", "127.0.0.1", "--frobnicate"], "--frobnicate");
+}
+
+#[test]
+fn address_in_use_is_a_one_line_error() {
+    for backend in BACKENDS {
+        let (_held, addr) = busy_port();
+        let port = addr.port().to_string();
+        assert_runtime_failure(
+            NAME,
+            &["-l", "127.0.0.1", "-p", &port, "-r", "127.0.0.1", backend],
+            "in use",
+        );
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_end_the_forwarder() {
+    for backend in BACKENDS {
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            let (raddr, _remote) = remote(1, echo);
+            let mut fwd = forwarder(raddr, backend);
+            let _client = connect(fwd.addr);
+            assert_ends_on_signal(&mut fwd.proc, signal);
+        }
+    }
+}
