@@ -55,13 +55,20 @@ pub(crate) fn poll_millis(timeout: Option<Duration>) -> libc::c_int {
 }
 
 /// A select(2) timeout: `None` (block) stays `None`; a huge timeout clamps
-/// to [`MAX_WAIT`].
+/// to [`MAX_WAIT`]; a fraction of a microsecond rounds *up* (1 ns must not
+/// become a zero timeval, which returns at once: a busy loop).
 pub(crate) fn select_timeval(timeout: Option<Duration>) -> Option<libc::timeval> {
     timeout.map(|t| {
         let t = t.min(MAX_WAIT);
+        let mut secs = t.as_secs();
+        let mut usec = t.subsec_nanos().div_ceil(1000);
+        if usec == 1_000_000 {
+            secs += 1;
+            usec = 0;
+        }
         libc::timeval {
-            tv_sec: t.as_secs() as libc::time_t,
-            tv_usec: t.subsec_micros() as libc::suseconds_t,
+            tv_sec: secs as libc::time_t,
+            tv_usec: usec as libc::suseconds_t,
         }
     })
 }
@@ -103,6 +110,16 @@ mod tests {
         let tv = select_timeval(Some(Duration::from_micros(1_500_250))).unwrap();
         assert_eq!((tv.tv_sec, tv.tv_usec), (1, 500_250));
         assert!(select_timeval(None).is_none());
+        let tv = select_timeval(Some(Duration::from_nanos(1))).unwrap();
+        assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1), "sub-microsecond rounds up");
+        let tv = select_timeval(Some(Duration::new(2, 999_999_001))).unwrap();
+        assert_eq!(
+            (tv.tv_sec, tv.tv_usec),
+            (3, 0),
+            "rounding carries into seconds"
+        );
+        let tv = select_timeval(Some(Duration::ZERO)).unwrap();
+        assert_eq!((tv.tv_sec, tv.tv_usec), (0, 0), "zero stays zero");
         let huge = select_timeval(Some(Duration::MAX)).unwrap();
         assert_eq!(huge.tv_sec as u64, MAX_WAIT.as_secs());
     }
