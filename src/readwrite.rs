@@ -247,3 +247,118 @@ fn fd_closed(ch: &mut dyn Channel, fd: RawFd, backend: Backend, cx: &mut Context
     ));
     ch.handle_error(err, cx);
 }
+
+#[cfg(test)]
+mod tests {
+    //! asyncore's `test_readwrite` and `test_readwriteexc`: each poll flag on
+    //! its own calls exactly the handler it maps to; a failing handler goes
+    //! to `handle_error`; `exit` (ExitNow) stops the rest of the pass.
+    use super::*;
+    use crate::{Dispatcher, Handler, Map};
+    use std::cell::RefCell;
+    use std::os::unix::net::UnixStream;
+    use std::rc::Rc;
+
+    type Log = Rc<RefCell<Vec<&'static str>>>;
+
+    struct Obj {
+        log: Log,
+        fail: bool,
+        exit: bool,
+    }
+
+    impl Obj {
+        fn event(&mut self, name: &'static str, cx: &mut Context<'_>) -> io::Result<()> {
+            self.log.borrow_mut().push(name);
+            if self.exit {
+                cx.exit();
+            }
+            if self.fail {
+                return Err(io::Error::other("crash"));
+            }
+            Ok(())
+        }
+    }
+
+    impl Handler for Obj {
+        fn handle_read(&mut self, _ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+            self.event("read", cx)
+        }
+        fn handle_write(&mut self, _ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+            self.event("write", cx)
+        }
+        fn handle_expt(&mut self, _ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+            self.event("expt", cx)
+        }
+        fn handle_close(&mut self, _ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+            self.event("closed", cx)
+        }
+        fn handle_error(&mut self, _ch: &mut Dispatcher, _e: io::Error, _cx: &mut Context<'_>) {
+            self.log.borrow_mut().push("error_handled");
+        }
+    }
+
+    /// Delivers `flags` to a fresh channel on a healthy socket; returns what
+    /// its handler saw.
+    fn deliver(flags: PollFlags, fail: bool, exit: bool) -> Vec<&'static str> {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let mut map = Map::new();
+        let log = Log::default();
+        let obj = Obj {
+            log: log.clone(),
+            fail,
+            exit,
+        };
+        let d = Dispatcher::from_socket(a).unwrap();
+        let fd = d.fileno().unwrap();
+        let t = map.add(d, obj);
+        dispatch(&mut map.slots, t, fd, Event::Ready(flags), Backend::Poll);
+        let seen = log.borrow().clone();
+        if flags.intersects(PollFlags::POLLNVAL) {
+            assert!(!map.contains(t), "POLLNVAL removes the channel");
+        }
+        seen
+    }
+
+    #[test]
+    fn each_flag_calls_exactly_its_handler() {
+        let expected = [
+            (PollFlags::POLLIN, "read"),
+            (PollFlags::POLLPRI, "expt"),
+            (PollFlags::POLLOUT, "write"),
+            (PollFlags::POLLERR, "closed"),
+            (PollFlags::POLLHUP, "closed"),
+            // Unlike asyncore (handle_close), a closed-behind-our-back fd is
+            // an error: the channel did not close, something else did.
+            (PollFlags::POLLNVAL, "error_handled"),
+        ];
+        for (flag, want) in expected {
+            assert_eq!(deliver(flag, false, false), [want], "{flag}");
+        }
+    }
+
+    #[test]
+    fn a_failing_handler_goes_to_handle_error() {
+        for flag in [
+            PollFlags::POLLIN,
+            PollFlags::POLLPRI,
+            PollFlags::POLLOUT,
+            PollFlags::POLLERR,
+            PollFlags::POLLHUP,
+        ] {
+            let seen = deliver(flag, true, false);
+            assert_eq!(seen.len(), 2, "{flag}: {seen:?}");
+            assert_eq!(seen[1], "error_handled", "{flag}: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn exit_stops_the_rest_of_the_pass() {
+        let all = PollFlags::POLLIN | PollFlags::POLLOUT | PollFlags::POLLPRI | PollFlags::POLLHUP;
+        assert_eq!(
+            deliver(all, false, false),
+            ["read", "write", "expt", "closed"]
+        );
+        assert_eq!(deliver(all, false, true), ["read"]);
+    }
+}
