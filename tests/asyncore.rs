@@ -436,6 +436,7 @@ api_tests!(
     handle_close_on_half_close,
     handle_expt,
     handle_error,
+    connect_refused,
     error_routing,
     read_and_write_in_one_pass,
     exit_now_stops_the_loop,
@@ -662,6 +663,37 @@ fn handle_error(env: Env) {
     env.lp().count(2).run(&mut map).unwrap();
     assert!(!map.contains(client));
     assert!(!has(&log, "close"), "{env}: an error is not a close");
+}
+
+/// A refused non-blocking connect: no handle_connect; the error (SO_ERROR)
+/// goes to handle_error, as asyncore's handle_connect_event raises it. A
+/// refusal the kernel reports at once (Unix sockets) is `connect`'s error.
+fn connect_refused(env: Env) {
+    // Bound, not listening: connections to it are refused.
+    let closed = Socket::new(env.domain(), Type::STREAM, None).unwrap();
+    closed.bind(&env.bind_addr()).unwrap();
+    let addr = closed.local_addr().unwrap();
+    let mut d = env.stream();
+    match d.connect(addr) {
+        Err(e) => {
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{env}: {e}");
+            assert!(!d.connecting() && !d.connected(), "{env}");
+        }
+        Ok(()) => {
+            let mut map = Map::new();
+            let log = new_log();
+            let t = map.add(d, Probe::new(&log).writable(false));
+            env.run_until(&mut map, |m| !m.contains(t));
+            let got = log.borrow().clone();
+            assert!(!got.iter().any(|e| e == "connect"), "{env}: {got:?}");
+            let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string();
+            assert_eq!(
+                got.first(),
+                Some(&format!("error:{refused}")),
+                "{env}: {got:?}"
+            );
+        }
+    }
 }
 
 /// readwrite's error rule: a handler error meaning "peer gone" is a close,
