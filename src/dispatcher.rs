@@ -322,6 +322,17 @@ impl Dispatcher {
         self.accept_paused.is_some()
     }
 
+    /// Stamps a fresh EMFILE pause with the map's removal count from before
+    /// the handler ran, so a channel that closes later in the same pass
+    /// (freeing an fd) lifts the pause at the next one.
+    pub(crate) fn stamp_accept_pause(&mut self, removals: u64) {
+        if let Some((_, seen)) = &mut self.accept_paused {
+            if *seen == u64::MAX {
+                *seen = removals;
+            }
+        }
+    }
+
     /// The loop's view of an EMFILE pause: stamps the map's removal count on
     /// a fresh pause, and says whether the listener is still paused.
     pub(crate) fn accept_paused(&mut self, now: Instant, removals: u64) -> bool {

@@ -67,10 +67,14 @@ pub(crate) fn dispatch(slots: &mut Slots, token: Token, fd: RawFd, event: Event,
         log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
         return;
     };
+    let removals = slots.removals;
     {
         let mut cx = Context::new(slots, Some(token));
         readwrite(&mut *ch, fd, event, backend, &mut cx);
     }
+    // An accept that failed with EMFILE just now waits for a channel to
+    // close; one that closes later in this very pass counts too.
+    ch.dispatcher_mut().stamp_accept_pause(removals);
     slots.put_back(token, ch);
 }
 

@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,19 @@ impl Handler for Listener {
         eprintln!("handle_error: {err}");
         self.errors.set(self.errors.get() + 1);
         ch.close();
+    }
+}
+
+/// Closes itself at its first write event.
+struct CloseOnWrite;
+
+impl Handler for CloseOnWrite {
+    fn readable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+    fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        Ok(())
     }
 }
 
@@ -132,6 +146,36 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
         }
         assert_eq!(errors.get(), 0, "{backend}");
         drop(fillers);
+
+        // A channel closing in the same pass as the failed accept frees an
+        // fd: the listener must try again at the next pass, not sit out the
+        // rest of its back-off.
+        let late_client = TcpStream::connect(addr).unwrap();
+        let (c, _c_peer) = UnixStream::pair().unwrap();
+        let mut fillers = exhaust_fds();
+        let ct = map.add(Dispatcher::from_socket(c).unwrap(), CloseOnWrite); // after the listener
+        let one = Loop::new()
+            .timeout(Duration::from_secs(5))
+            .use_poll(use_poll)
+            .count(1);
+        one.run(&mut map).unwrap();
+        assert_eq!(
+            accepted.get(),
+            CLIENTS,
+            "{backend}: the accept failed (EMFILE)"
+        );
+        assert!(
+            !map.contains(ct),
+            "{backend}: the channel closed in the same pass"
+        );
+        one.run(&mut map).unwrap();
+        assert_eq!(
+            accepted.get(),
+            CLIENTS + 1,
+            "{backend}: a channel closed, yet the listener did not accept at the next pass"
+        );
+        fillers.clear();
+        drop(late_client);
         setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
         map.close_all();
         drop(clients);
