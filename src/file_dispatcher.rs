@@ -27,7 +27,13 @@ pub struct FileWrapper {
 impl FileWrapper {
     /// Duplicates `fd` (`dup(2)`, close-on-exec) and wraps the copy. The
     /// original is untouched and still owned by the caller.
+    ///
+    /// Like [`Map::new`](crate::Map::new), this makes sure SIGPIPE is
+    /// ignored (if it still has its default action), so a wrapper used on
+    /// its own, with no map, cannot kill the process by writing to a pipe
+    /// whose reader is gone.
     pub fn new(fd: impl AsFd) -> io::Result<Self> {
+        crate::sys::ignore_sigpipe_once();
         let owned: OwnedFd = fd.as_fd().try_clone_to_owned()?;
         Ok(FileWrapper {
             file: Some(File::from(owned)),
@@ -41,7 +47,7 @@ impl FileWrapper {
 
     /// Writes `data` (`write(2)`), like a socket's `send`. Writing to a pipe
     /// whose reader is gone fails with `EPIPE`; the process does not die of
-    /// SIGPIPE (see [`Map::new`](crate::Map::new)).
+    /// SIGPIPE (see [`FileWrapper::new`]).
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         self.file()?.write(data)
     }

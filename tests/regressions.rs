@@ -514,6 +514,13 @@ fn sigpipe_default() {
 
 fn sigpipe_child() {
     sigpipe_default();
+    // asyncore's file_wrapper is usable on its own, with no map or loop.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let mut fw = selectloop::FileWrapper::new(&w).unwrap();
+    let err = fw.send(b"x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "file_wrapper alone");
+    drop((fw, w));
     let mut map = Map::new(); // makes sure SIGPIPE cannot kill us
     for use_poll in BACKENDS {
         // A pipe whose reader is gone.
