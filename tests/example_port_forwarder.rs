@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use socket2::{Domain, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
@@ -32,12 +33,36 @@ fn forwarder(remote: SocketAddr, backend: &str) -> Server {
     )
 }
 
+/// A socket receive buffer this small keeps the kernel from absorbing what
+/// a forwarder holds, so the forwarder really has bytes pending when the
+/// other side closes.
+const SMALL_RCVBUF: usize = 4096;
+
 /// A remote that runs `serve` on a thread for each of `n` connections.
 fn remote<F>(n: usize, serve: F) -> (SocketAddr, thread::JoinHandle<Vec<Vec<u8>>>)
 where
-    F: Fn(TcpStream) -> Vec<u8> + Send + Sync + Copy + 'static,
+    F: Fn(TcpStream) -> Vec<u8> + Send + Sync + Clone + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    remote_with(n, None, serve)
+}
+
+/// [`remote`], with `SO_RCVBUF` set on its connections if `rcvbuf` is given.
+fn remote_with<F>(
+    n: usize,
+    rcvbuf: Option<usize>,
+    serve: F,
+) -> (SocketAddr, thread::JoinHandle<Vec<Vec<u8>>>)
+where
+    F: Fn(TcpStream) -> Vec<u8> + Send + Sync + Clone + 'static,
+{
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    if let Some(size) = rcvbuf {
+        sock.set_recv_buffer_size(size).unwrap(); // inherited by accepted sockets
+    }
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(128).unwrap();
+    let listener: TcpListener = sock.into();
     let addr = listener.local_addr().unwrap();
     let t = thread::spawn(move || {
         let mut workers = Vec::new();
@@ -45,6 +70,7 @@ where
             let (s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(PATIENCE)).unwrap();
             s.set_write_timeout(Some(PATIENCE)).unwrap();
+            let serve = serve.clone();
             workers.push(thread::spawn(move || serve(s)));
         }
         workers.into_iter().map(|w| w.join().unwrap()).collect()
@@ -129,45 +155,76 @@ fn forwards_thirty_concurrent_clients() {
     }
 }
 
-/// The remote sends 4 MiB and closes at once; the client reads only later.
-/// Whatever the forwarder still holds must reach the client, then EOF.
+/// How many bytes a loopback socket takes from `send` before it would
+/// block, when its peer has a [`SMALL_RCVBUF`] and reads nothing: mostly its
+/// own (autotuned) send buffer. A forwarder's socket takes about as much;
+/// sending this plus a margin leaves the margin in the forwarder's own
+/// buffer, pending.
+fn kernel_absorbs() -> usize {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    peer.set_recv_buffer_size(SMALL_RCVBUF).unwrap();
+    peer.connect(&l.local_addr().unwrap().into()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut total = 0;
+    while let Ok(n) = (&s).write(&chunk) {
+        total += n;
+    }
+    total
+}
+
+/// Bytes the forwarder should still hold when the sending side closes.
+const MARGIN: usize = 128 << 10;
+
+/// The remote sends more than the kernel can hold towards a client with a
+/// tiny receive buffer that reads nothing yet, then closes; the rest sits
+/// in the forwarder. Only after that does the client read: it must get
+/// every byte, then EOF.
 #[test]
 fn remote_close_reaches_the_client_after_its_pending_bytes() {
-    const N: usize = 4 << 20;
+    let n = kernel_absorbs() + MARGIN;
     for backend in BACKENDS {
-        let (raddr, _remote) = remote(1, |mut s| {
-            let _ = s.write_all(&random_bytes(N, 3));
+        let (raddr, remote_done) = remote(1, move |mut s| {
+            s.write_all(&random_bytes(n, 3)).unwrap();
             Vec::new() // dropping `s` closes it
         });
         let fwd = forwarder(raddr, backend);
-        let mut client = connect(fwd.addr);
-        thread::sleep(Duration::from_millis(300)); // let bytes pile up
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(SMALL_RCVBUF).unwrap();
+        sock.connect(&fwd.addr.into()).unwrap();
+        sock.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut client: TcpStream = sock.into();
+        remote_done.join().unwrap(); // the remote wrote all and closed
+        thread::sleep(Duration::from_millis(300)); // the forwarder sees the close
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
-        assert_eq!(got.len(), N, "{backend}");
-        assert!(got == random_bytes(N, 3), "{backend}: bytes differ");
+        assert_eq!(got.len(), n, "{backend}");
+        assert!(got == random_bytes(n, 3), "{backend}: bytes differ");
         drop(fwd);
     }
 }
 
-/// The client sends 4 MiB and closes at once; the remote reads only later.
+/// The same the other way: the client sends and closes at once; the
+/// remote, with a tiny receive buffer, reads only later.
 #[test]
 fn client_close_reaches_the_remote_after_its_pending_bytes() {
-    const N: usize = 4 << 20;
+    let n = kernel_absorbs() + MARGIN;
     for backend in BACKENDS {
-        let (raddr, remote_done) = remote(1, |mut s| {
-            thread::sleep(Duration::from_millis(300)); // let bytes pile up
+        let (raddr, remote_done) = remote_with(1, Some(SMALL_RCVBUF), |mut s| {
+            thread::sleep(Duration::from_millis(300)); // the forwarder sees the close
             let mut got = Vec::new();
             s.read_to_end(&mut got).unwrap();
             got
         });
         let fwd = forwarder(raddr, backend);
         let mut client = connect(fwd.addr);
-        client.write_all(&random_bytes(N, 4)).unwrap();
+        client.write_all(&random_bytes(n, 4)).unwrap();
         drop(client);
         let got = remote_done.join().unwrap().remove(0);
-        assert_eq!(got.len(), N, "{backend}");
-        assert!(got == random_bytes(N, 4), "{backend}: bytes differ");
+        assert_eq!(got.len(), n, "{backend}");
+        assert!(got == random_bytes(n, 4), "{backend}: bytes differ");
         drop(fwd);
     }
 }
