@@ -402,9 +402,9 @@ impl Dispatcher {
     }
 
     /// Sends a datagram to `addr` (for `Type::DGRAM` sockets); `Ok(0)` if it
-    /// would block.
+    /// would block. Never raises SIGPIPE.
     pub fn sendto(&mut self, data: &[u8], addr: &SockAddr) -> io::Result<usize> {
-        match self.sock()?.send_to(data, addr) {
+        match send_to_nosignal(self.sock()?, data, addr) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             other => other,
         }
@@ -459,6 +459,17 @@ fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
 fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
     // SO_NOSIGPIPE was set when the socket was prepared.
     std::io::Write::write(&mut &*s, data)
+}
+
+#[cfg(selectloop_msg_nosignal)]
+fn send_to_nosignal(s: &Socket, data: &[u8], addr: &SockAddr) -> io::Result<usize> {
+    s.send_to_with_flags(data, addr, libc::MSG_NOSIGNAL)
+}
+
+#[cfg(not(selectloop_msg_nosignal))]
+fn send_to_nosignal(s: &Socket, data: &[u8], addr: &SockAddr) -> io::Result<usize> {
+    // SO_NOSIGPIPE was set when the socket was prepared.
+    s.send_to(data, addr)
 }
 
 /// Shows a socket address as asyncore's repr does: `IP:PORT` for inet

@@ -553,6 +553,17 @@ fn sigpipe_child() {
             name(use_poll)
         );
     }
+    // sendto on a TCP stream whose peer is gone (EPIPE once the reset is in).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut d = Dispatcher::from_socket(std::net::TcpStream::connect(addr).unwrap()).unwrap();
+    drop(l.accept().unwrap());
+    let to = socket2::SockAddr::from(addr);
+    let deadline = Instant::now() + PATIENCE;
+    while d.sendto(b"x", &to).is_ok() {
+        assert!(Instant::now() < deadline, "sendto never failed");
+        thread::sleep(Duration::from_millis(1));
+    }
     println!("sigpipe child: ok");
 }
 
