@@ -1,0 +1,181 @@
+//! The http_client example as a process, on both backends, against an HTTP
+//! server the test runs itself (std::net, a thread per connection).
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Instant;
+
+const NAME: &str = "http_client";
+
+/// The response the test server gives for `path`: binary, and 1 MiB for
+/// `/big`; `/empty` gets no reply at all (the connection is just closed).
+fn response_for(path: &str) -> Vec<u8> {
+    let body = match path {
+        "/big" => random_bytes(1 << 20, 11),
+        other => {
+            let mut b = format!("you asked for {other}\n").into_bytes();
+            b.extend_from_slice(&[0, 255, 13, 10, 128]);
+            b
+        }
+    };
+    let mut r = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    r.extend_from_slice(&body);
+    r
+}
+
+/// Requests seen, and a gate: no connection is answered before `expect`
+/// requests have arrived, so a client that fetched one URL after the other
+/// would never finish. (A gate that is not reached in [`PATIENCE`] opens
+/// anyway and the request is answered `503`, failing the test.)
+struct HttpServer {
+    addr: SocketAddr,
+    requests: Arc<(Mutex<Vec<Vec<u8>>>, Condvar)>,
+}
+
+impl HttpServer {
+    fn start(expect: usize) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let shared = Arc::clone(&requests);
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || serve(conn, &shared, expect));
+            }
+        });
+        HttpServer { addr, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Vec<u8>> {
+        self.requests.0.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut conn: TcpStream, shared: &(Mutex<Vec<Vec<u8>>>, Condvar), expect: usize) {
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    conn.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let path = String::from_utf8_lossy(&request)
+        .split(' ')
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    let (lock, cvar) = shared;
+    let mut seen = lock.lock().unwrap();
+    seen.push(request);
+    cvar.notify_all();
+    let deadline = Instant::now() + PATIENCE;
+    while seen.len() < expect && Instant::now() < deadline {
+        seen = cvar.wait_timeout(seen, PATIENCE / 4).unwrap().0;
+    }
+    let all_arrived = seen.len() >= expect;
+    drop(seen);
+    if path == "/empty" {
+        return;
+    }
+    let reply = if all_arrived {
+        response_for(&path)
+    } else {
+        b"HTTP/1.0 503 Not concurrent\r\n\r\n".to_vec()
+    };
+    let _ = conn.write_all(&reply);
+}
+
+#[test]
+fn fetches_concurrently_and_prints_responses_in_argument_order() {
+    for backend in BACKENDS {
+        let server = HttpServer::start(3);
+        let paths = ["/a", "/big", "/c?x=1"];
+        let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
+        let mut args = vec![backend];
+        args.extend(urls.iter().map(String::as_str));
+        let (status, out, err) = run(NAME, &args, b"");
+        assert!(status.success(), "{backend}: {status}; stderr:\n{err}");
+        let expected: Vec<u8> = paths.iter().flat_map(|p| response_for(p)).collect();
+        assert!(
+            out == expected,
+            "{backend}: stdout is not the three responses in order"
+        );
+
+        let mut requests = server.requests();
+        requests.sort();
+        let mut want: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| format!("GET {p} HTTP/1.0\r\nHost: {}\r\n\r\n", server.addr).into_bytes())
+            .collect();
+        want.sort();
+        assert_eq!(requests, want, "{backend}: requests");
+    }
+}
+
+#[test]
+fn a_failing_url_is_reported_and_the_others_complete() {
+    for backend in BACKENDS {
+        let server = HttpServer::start(3);
+        let (held, refused) = busy_port();
+        drop(held); // nothing listens there now
+        let refused_url = format!("http://{refused}/");
+        let (good1, good2, empty) = (server.url("/one"), server.url("/two"), server.url("/empty"));
+        let bad = [
+            refused_url.as_str(),
+            "ftp://example.com/",
+            "http://:80/",
+            "http://no-such-host.invalid/",
+            empty.as_str(),
+        ];
+        let mut args = vec![backend, good1.as_str(), bad[0], bad[1], bad[2]];
+        args.extend([bad[3], good2.as_str(), bad[4]]);
+        let (status, out, err) = run(NAME, &args, b"");
+
+        assert!(
+            !status.success() && status.code().is_some(),
+            "{backend}: {status}"
+        );
+        assert!(!err.contains("panicked"), "{backend}: stderr:\n{err}");
+        let mut expected = response_for("/one");
+        expected.extend(response_for("/two"));
+        assert!(
+            out == expected,
+            "{backend}: stdout is not the two good responses"
+        );
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), bad.len(), "{backend}: stderr:\n{err}");
+        for (line, url) in lines.iter().zip(bad) {
+            assert!(
+                line.starts_with("error: ") && line.contains(url),
+                "{backend}: {line:?} should name {url}"
+            );
+        }
+        assert!(lines[0].contains("refused"), "{backend}: {}", lines[0]);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    assert_bad_args(NAME, &[], "URL");
+    assert_bad_args(NAME, &["--poll"], "URL");
+    assert_bad_args(NAME, &["--frobnicate", "http://127.0.0.1/"], "--frobnicate");
+    assert_bad_args(
+        NAME,
+        &["--poll", "--select", "http://127.0.0.1/"],
+        "--select",
+    );
+}
