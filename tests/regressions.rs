@@ -823,8 +823,10 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
         );
         let chunk = [7u8; 4096];
         let mut max_pending = 0;
+        // Rounds until the queue is full (bounded), then 50 more rounds.
         let mut reads_when_full = None;
-        for round in 0..200 {
+        let mut rounds_after_full = 0;
+        for _ in 0..5000 {
             // The peer writes what it can and reads nothing.
             let mut budget = 64;
             while budget > 0 && (&peer).write(&chunk).is_ok() {
@@ -839,11 +841,21 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
                 .channel_mut::<DispatcherWithSend>(t)
                 .expect("still open");
             max_pending = max_pending.max(d.pending());
-            if round == 150 {
-                assert!(d.is_full(), "{}: the queue filled up", name(use_poll));
+            if reads_when_full.is_none() && d.is_full() {
                 reads_when_full = Some(reads.get());
             }
+            if reads_when_full.is_some() {
+                rounds_after_full += 1;
+                if rounds_after_full == 50 {
+                    break;
+                }
+            }
         }
+        assert!(
+            reads_when_full.is_some(),
+            "{}: the queue never filled up",
+            name(use_poll)
+        );
         assert!(
             max_pending < LIMIT + 8192,
             "{}: the queue grew to {max_pending} (limit {LIMIT})",
