@@ -1,0 +1,504 @@
+//! The benchmark's load generator: N non-blocking connections driven from
+//! one or two threads (mio, epoll), every byte verified.
+//!
+//! * `pingpong`: each connection sends a `--size` byte message and waits for
+//!   the whole echo (checked byte by byte) before it sends the next. Reports
+//!   round trips per second and the p50/p99 round-trip latency.
+//! * `bulk`: each connection streams `--mib` MiB while it reads the echo back
+//!   (checked byte by byte), at most `--window` KiB in flight. Reports MiB/s
+//!   (payload echoed, one direction).
+//!
+//! Every connection first does one round trip of warm-up (so connects, the
+//! server's accepts and thread spawns are not measured). With `--wait-go`
+//! it then prints `ready`, waits for a `go` line on stdin, measures, prints
+//! the `result` line, and keeps the connections open until stdin closes or
+//! says `quit`: the driver reads the server's CPU time and syscall counts
+//! around exactly the measured part.
+//!
+//! Output (stdout, one line): `result mode=pingpong conns=N roundtrips=R
+//! secs=S rtt_per_s=X p50_us=A p99_us=B` or `result mode=bulk conns=N
+//! bytes=B secs=S mib_per_s=X`. Failures: `error: ...` on stderr, exit 1.
+
+use clap::{Parser, ValueEnum};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use selectloop_bench::{fail, raise_nofile_limit, Pattern, PATTERN_PERIOD};
+use std::io::{self, BufRead, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Load generator for echo servers.
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Server address
+    #[arg(long)]
+    addr: SocketAddr,
+    /// pingpong or bulk
+    #[arg(long, value_enum, default_value = "pingpong")]
+    mode: Mode,
+    /// Number of connections
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Message size in bytes (pingpong)
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Measured seconds (pingpong)
+    #[arg(long, default_value_t = 2.0)]
+    secs: f64,
+    /// MiB each connection streams (bulk)
+    #[arg(long, default_value_t = 16)]
+    mib: u64,
+    /// Bytes in flight per connection, KiB (bulk)
+    #[arg(long, default_value_t = 1024)]
+    window: u64,
+    /// Threads (1 or 2)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    threads: u8,
+    /// Print `ready`, wait for `go` on stdin; keep connections until stdin closes
+    #[arg(long)]
+    wait_go: bool,
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Pingpong,
+    Bulk,
+}
+
+/// What one thread measured.
+#[derive(Default)]
+struct Stats {
+    roundtrips: u64,
+    latencies_ns: Vec<u64>,
+    bytes: u64,
+    secs: f64,
+}
+
+/// One connection's state.
+struct Conn {
+    id: u64,
+    stream: TcpStream,
+    connected: bool,
+    /// Bytes of the stream (bulk) or message (pingpong) sent / received.
+    sent: u64,
+    recvd: u64,
+    /// Pingpong: the message in flight and its echo so far.
+    msg: Vec<u8>,
+    echo: Vec<u8>,
+    seq: u64,
+    started: Instant,
+    /// Warm-up round trip done.
+    warm: bool,
+    /// Bulk: all bytes echoed; pingpong: stopped after the deadline.
+    done: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    if args.conns == 0 || args.size < 16 || args.size > PATTERN_PERIOD {
+        fail("need --conns >= 1 and 16 <= --size <= 65521");
+    }
+    if let Err(e) = raise_nofile_limit() {
+        eprintln!("loadgen: cannot raise the fd limit: {e}");
+    }
+    match run(&args) {
+        Ok(()) => {}
+        Err(e) => fail(format_args!("loadgen: {e}")),
+    }
+}
+
+fn run(args: &Args) -> io::Result<()> {
+    let threads = usize::from(args.threads).min(args.conns);
+    // two barriers: all warm (then `ready`), and `go`
+    let warm = Arc::new(Barrier::new(threads + 1));
+    let go = Arc::new(Barrier::new(threads + 1));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<io::Result<Stats>>();
+    let (quit_tx, quit_rx) = std::sync::mpsc::channel::<()>();
+    let quit_rx = Arc::new(std::sync::Mutex::new(quit_rx));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let ids: Vec<u64> = (0..args.conns as u64)
+            .filter(|i| (*i as usize) % threads == t)
+            .collect();
+        let (args, warm, go, done_tx, quit_rx) = (
+            args.clone(),
+            warm.clone(),
+            go.clone(),
+            done_tx.clone(),
+            quit_rx.clone(),
+        );
+        handles.push(std::thread::spawn(move || {
+            // A failure ends the process here: the other threads and main
+            // may be waiting on a barrier this thread will never reach.
+            let (stats, conns) = worker(&args, ids, &warm, &go)
+                .unwrap_or_else(|e| fail(format_args!("loadgen: {e}")));
+            let _ = done_tx.send(Ok(stats));
+            // keep the connections open until the driver is done reading
+            if let Ok(rx) = quit_rx.lock() {
+                let _ = rx.recv();
+            }
+            drop(conns);
+        }));
+    }
+    drop(done_tx);
+    let deadline = Duration::from_secs_f64(args.timeout);
+    warm.wait();
+    let stdin = io::stdin();
+    if args.wait_go {
+        println!("ready");
+        io::stdout().flush()?;
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+    }
+    go.wait();
+    let mut total = Stats::default();
+    for _ in 0..threads {
+        let s = done_rx
+            .recv_timeout(deadline)
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "a worker did not finish"))??;
+        total.roundtrips += s.roundtrips;
+        total.latencies_ns.extend(s.latencies_ns);
+        total.bytes += s.bytes;
+        total.secs = total.secs.max(s.secs);
+    }
+    match args.mode {
+        Mode::Pingpong => {
+            total.latencies_ns.sort_unstable();
+            let pct = |p: f64| -> f64 {
+                let v = &total.latencies_ns;
+                if v.is_empty() {
+                    return 0.0;
+                }
+                let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+                v[i] as f64 / 1000.0
+            };
+            println!(
+                "result mode=pingpong conns={} roundtrips={} secs={:.3} rtt_per_s={:.1} p50_us={:.1} p99_us={:.1}",
+                args.conns,
+                total.roundtrips,
+                total.secs,
+                total.roundtrips as f64 / total.secs,
+                pct(0.50),
+                pct(0.99)
+            );
+        }
+        Mode::Bulk => {
+            println!(
+                "result mode=bulk conns={} bytes={} secs={:.3} mib_per_s={:.1}",
+                args.conns,
+                total.bytes,
+                total.secs,
+                total.bytes as f64 / (1024.0 * 1024.0) / total.secs
+            );
+        }
+    }
+    io::stdout().flush()?;
+    if args.wait_go {
+        let mut line = String::new();
+        while stdin.lock().read_line(&mut line)? > 0 && line.trim() != "quit" {
+            line.clear();
+        }
+    }
+    for _ in 0..threads {
+        let _ = quit_tx.send(());
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// Connects, warms up, waits for `go`, measures. Any failure ends the
+/// process (a half-measured run is worth nothing).
+fn worker(
+    args: &Args,
+    ids: Vec<u64>,
+    warm: &Barrier,
+    go: &Barrier,
+) -> io::Result<(Stats, Vec<Conn>)> {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
+    let pattern = Pattern::new();
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut conns: Vec<Conn> = Vec::with_capacity(ids.len());
+    let mut buf = vec![0u8; 256 * 1024];
+
+    // Phase 1: connect and warm up, at most 64 connections in progress.
+    let mut warmed = 0usize;
+    let mut next = 0usize;
+    while warmed < ids.len() {
+        while next < ids.len() && next - warmed < 64 {
+            let mut stream = TcpStream::connect(args.addr)?;
+            poll.registry().register(
+                &mut stream,
+                Token(next),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            conns.push(Conn {
+                id: ids[next],
+                stream,
+                connected: false,
+                sent: 0,
+                recvd: 0,
+                msg: vec![0u8; args.size],
+                echo: vec![0u8; args.size],
+                seq: 0,
+                started: Instant::now(),
+                warm: false,
+                done: false,
+            });
+            fill_msg(&mut conns[next], &pattern);
+            next += 1;
+        }
+        check_deadline(deadline, "warm-up", warmed, ids.len())?;
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .or_else(ignore_eintr)?;
+        for ev in events.iter() {
+            let c = &mut conns[ev.token().0];
+            if c.warm {
+                continue;
+            }
+            if !c.connected && !finish_connect(c)? {
+                continue;
+            }
+            if pingpong_step(c, None)? {
+                c.warm = true;
+                warmed += 1;
+            }
+        }
+    }
+    warm.wait();
+    go.wait();
+
+    // Phase 2: measure.
+    let mut stats = Stats::default();
+    let start = Instant::now();
+    match args.mode {
+        Mode::Pingpong => {
+            let stop = start + Duration::from_secs_f64(args.secs);
+            stats.latencies_ns.reserve(1 << 20);
+            // the warm-up left every connection idle: start them all
+            for c in conns.iter_mut() {
+                fill_msg(c, &pattern);
+                c.started = Instant::now();
+                pingpong_step(c, None)?;
+            }
+            let mut active = conns.len();
+            while active > 0 {
+                check_deadline(deadline, "pingpong", 0, 0)?;
+                poll.poll(&mut events, Some(Duration::from_millis(100)))
+                    .or_else(ignore_eintr)?;
+                for ev in events.iter() {
+                    let c = &mut conns[ev.token().0];
+                    if c.done {
+                        continue;
+                    }
+                    while pingpong_step(c, Some(&mut stats))? {
+                        if Instant::now() >= stop {
+                            c.done = true;
+                            active -= 1;
+                            break;
+                        }
+                        fill_msg(c, &pattern);
+                        c.started = Instant::now();
+                    }
+                }
+                if Instant::now() >= stop + Duration::from_secs(5) {
+                    // a stalled connection: report what was measured
+                    break;
+                }
+            }
+            stats.secs = args.secs;
+        }
+        Mode::Bulk => {
+            let total = args.mib * 1024 * 1024;
+            let window = args.window * 1024;
+            for c in conns.iter_mut() {
+                c.sent = 0;
+                c.recvd = 0;
+                bulk_step(c, &pattern, &mut buf, total, window)?;
+            }
+            let mut active = conns.iter().filter(|c| !c.done).count();
+            while active > 0 {
+                let finished = conns.iter().filter(|c| c.done).count();
+                check_deadline(deadline, "bulk", finished, conns.len())?;
+                poll.poll(&mut events, Some(Duration::from_millis(100)))
+                    .or_else(ignore_eintr)?;
+                for ev in events.iter() {
+                    let c = &mut conns[ev.token().0];
+                    if c.done {
+                        continue;
+                    }
+                    if bulk_step(c, &pattern, &mut buf, total, window)? {
+                        active -= 1;
+                    }
+                }
+            }
+            stats.secs = start.elapsed().as_secs_f64();
+            stats.bytes = total * conns.len() as u64;
+        }
+    }
+    Ok((stats, conns))
+}
+
+fn ignore_eintr(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+fn check_deadline(deadline: Instant, phase: &str, done: usize, of: usize) -> io::Result<()> {
+    if Instant::now() > deadline {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("timed out in {phase} ({done} of {of} connections finished)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A non-blocking connect has completed (`true`), is still in progress
+/// (`false`), or failed (error).
+fn finish_connect(c: &mut Conn) -> io::Result<bool> {
+    if let Some(e) = c.stream.take_error()? {
+        return Err(e);
+    }
+    match c.stream.peer_addr() {
+        Ok(_) => {
+            c.connected = true;
+            c.stream.set_nodelay(true)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Message `seq` of connection `id`: id, seq, then pattern bytes.
+fn fill_msg(c: &mut Conn, pattern: &Pattern) {
+    let n = c.msg.len();
+    c.msg[..8].copy_from_slice(&c.id.to_le_bytes());
+    c.msg[8..16].copy_from_slice(&c.seq.to_le_bytes());
+    c.msg[16..].copy_from_slice(pattern.slice(c.id, c.seq * n as u64, n - 16));
+    c.seq += 1;
+    c.sent = 0;
+    c.recvd = 0;
+}
+
+/// Writes what is left of the message and reads what has come of its echo
+/// (edge-triggered: until `WouldBlock`). Returns `true` once the whole echo
+/// arrived and matched; then records its latency in `stats`.
+fn pingpong_step(c: &mut Conn, stats: Option<&mut Stats>) -> io::Result<bool> {
+    let n = c.msg.len();
+    while (c.sent as usize) < n {
+        match c.stream.write(&c.msg[c.sent as usize..]) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+            Ok(w) => c.sent += w as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    while (c.recvd as usize) < n {
+        let at = c.recvd as usize;
+        match c.stream.read(&mut c.echo[at..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("connection {} closed by the server mid-echo", c.id),
+                ))
+            }
+            Ok(r) => c.recvd += r as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if c.echo != c.msg {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("connection {}: echo of message {} differs", c.id, c.seq - 1),
+        ));
+    }
+    if let Some(stats) = stats {
+        stats.roundtrips += 1;
+        stats
+            .latencies_ns
+            .push(c.started.elapsed().as_nanos() as u64);
+    }
+    Ok(true)
+}
+
+/// Streams and verifies; returns `true` when this connection's last byte has
+/// been echoed and checked.
+fn bulk_step(
+    c: &mut Conn,
+    pattern: &Pattern,
+    buf: &mut [u8],
+    total: u64,
+    window: u64,
+) -> io::Result<bool> {
+    loop {
+        let mut progress = false;
+        while c.sent < total && c.sent - c.recvd < window {
+            let len = (total - c.sent)
+                .min(window - (c.sent - c.recvd))
+                .min(PATTERN_PERIOD as u64) as usize;
+            match c.stream.write(pattern.slice(c.id, c.sent, len)) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                Ok(w) => {
+                    c.sent += w as u64;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        while c.recvd < c.sent {
+            let want = ((c.sent - c.recvd) as usize).min(buf.len());
+            match c.stream.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("connection {} closed by the server mid-stream", c.id),
+                    ))
+                }
+                Ok(r) => {
+                    let mut off = 0;
+                    while off < r {
+                        let len = (r - off).min(PATTERN_PERIOD);
+                        if buf[off..off + len] != *pattern.slice(c.id, c.recvd, len) {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!(
+                                    "connection {}: echoed bytes differ near offset {}",
+                                    c.id, c.recvd
+                                ),
+                            ));
+                        }
+                        off += len;
+                        c.recvd += len as u64;
+                    }
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if c.recvd == total {
+            c.done = true;
+            return Ok(true);
+        }
+        if !progress {
+            return Ok(false);
+        }
+    }
+}
