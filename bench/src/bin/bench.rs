@@ -1,0 +1,1459 @@
+//! The benchmark driver: one command for the whole table and plot.
+//!
+//! ```sh
+//! bash bench/setup.sh                                   # socat, strace, perf (once per machine)
+//! cargo run --release -p selectloop-bench --bin bench   # ~10 minutes; --quick for a ~1 minute smoke run
+//! ```
+//!
+//! It builds the crate's `echo_server` and `port_forwarder` examples in
+//! release, then, for every server, starts it, waits for its
+//! `listening on` line, runs the scenarios with `loadgen`, and stops it.
+//! The servers are interleaved (each round runs every server once, in a
+//! rotated order) and every figure is the median of the rounds.
+//!
+//! Passes:
+//!
+//! 1. **timing** (`--pin`, default `split`: server on CPU 0, client on CPU 1):
+//!    pingpong 64 B with 1, 10, 100, 1,000 connections, bulk 1 × 64 MiB and
+//!    10 × 16 MiB; round trips/s, p50/p99, MiB/s, server CPU per MiB.
+//! 2. **cost** (server and client pinned to the same CPU, so the machine is
+//!    the bottleneck): server CPU time per round trip, pingpong 64 B with 1
+//!    and 10 connections.
+//! 3. **syscalls** (shorter, separate, so counting does not distort the
+//!    timing): `perf stat -e raw_syscalls:sys_enter` (or `strace -c -f`)
+//!    attached to the server around the measured part only.
+//! 4. **forwarder** (when `socat` is installed): `port_forwarder` (poll and
+//!    select) against `socat`, both forwarding to the same `echo_server`;
+//!    bulk MiB/s, CPU per MiB, and pingpong p99 with 1,000 connections.
+//!
+//! Server CPU time is read around the measured part from the kernel's
+//! per-thread run time, `/proc/PID/task/TID/schedstat` (nanoseconds), summed
+//! over the server's threads and child processes (socat forks one per
+//! connection). `/proc/PID/stat`'s `utime+stime` is the same clock in 10 ms
+//! ticks, too coarse for a 40 ms bulk run; it is the fallback.
+//!
+//! Writes `bench/results.md` (the tables) and `docs/bench-rtt.svg` (round
+//! trips/s against connections, log x axis), and prints the tables.
+
+use clap::{Parser, ValueEnum};
+use selectloop_bench::raise_nofile_limit;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Runs selectloop's benchmark and writes bench/results.md and docs/bench-rtt.svg.
+#[derive(Parser, Debug)]
+struct Args {
+    /// A ~1 minute smoke run: one round, short measurements
+    #[arg(long)]
+    quick: bool,
+    /// Rounds of the timing and forwarder passes (median)
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Rounds of the cost pass (median)
+    #[arg(long)]
+    cost_rounds: Option<usize>,
+    /// Seconds of each pingpong measurement
+    #[arg(long)]
+    secs: Option<f64>,
+    /// CPU pinning of the timing and forwarder passes: none, same (server and
+    /// client on CPU 0), split (server on CPU 0, client on CPU 1)
+    #[arg(long, value_enum, default_value = "split")]
+    pin: Pin,
+    /// Do not run `cargo build` for the crate's examples
+    #[arg(long)]
+    no_build: bool,
+    /// Only the servers whose name contains this (repeatable)
+    #[arg(long)]
+    only: Vec<String>,
+    /// Where to write the Markdown tables (default: bench/results.md)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where to write the plot (default: docs/bench-rtt.svg)
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Pin {
+    None,
+    Same,
+    Split,
+}
+
+impl Pin {
+    /// CPUs for (server, client).
+    fn cpus(self) -> (Option<&'static str>, Option<&'static str>) {
+        match self {
+            Pin::None => (None, None),
+            Pin::Same => (Some("0"), Some("0")),
+            Pin::Split => (Some("0"), Some("1")),
+        }
+    }
+}
+
+/// One load scenario.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scenario {
+    Pingpong(usize),
+    Bulk(usize, u64),
+}
+
+impl Scenario {
+    fn label(self) -> String {
+        match self {
+            Scenario::Pingpong(n) => format!("pingpong 64 B × {n}"),
+            Scenario::Bulk(n, m) => format!("bulk {n} × {m} MiB"),
+        }
+    }
+}
+
+const PINGPONG: [usize; 4] = [1, 10, 100, 1000];
+const BULK: [(usize, u64); 2] = [(1, 64), (10, 16)];
+
+/// How to start one server.
+#[derive(Clone, Debug)]
+struct ServerSpec {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    /// socat prints no `listening on` line: the driver picks the port and
+    /// waits until it accepts connections.
+    socat: bool,
+}
+
+/// What one loadgen run measured.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    /// round trips/s or MiB/s
+    rate: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// server CPU ns per round trip or per MiB
+    cpu_ns_per_unit: f64,
+    /// server syscalls per round trip (syscall pass only)
+    syscalls_per_unit: f64,
+}
+
+/// Samples by (pass, server, scenario).
+type Results = BTreeMap<(&'static str, String, Scenario), Vec<Sample>>;
+
+/// Paths and settings every pass needs.
+struct Env {
+    loadgen: PathBuf,
+    log_dir: PathBuf,
+    secs: f64,
+    syscall_counter: Option<SyscallCounter>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum SyscallCounter {
+    Perf,
+    Strace,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("bench: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> io::Result<()> {
+    let started = Instant::now();
+    let root = workspace_root();
+    let exe_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| io::Error::other("cannot find the driver's directory"))?;
+    let target_dir = exe_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| io::Error::other("cannot find the target directory"))?;
+    if let Err(e) = raise_nofile_limit() {
+        eprintln!("bench: cannot raise the fd limit: {e}");
+    }
+    let mut notes: Vec<String> = Vec::new();
+
+    if !args.no_build {
+        eprintln!("bench: building the crate's examples (release)");
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--release", "--example", "echo_server"]);
+        if root.join("examples/port_forwarder.rs").exists() {
+            cmd.args(["--example", "port_forwarder"]);
+        }
+        let status = cmd.status()?;
+        if !status.success() {
+            return Err(io::Error::other("cargo build of the examples failed"));
+        }
+    }
+    let examples = exe_dir.join("examples");
+    let echo_server = examples.join("echo_server");
+    if !echo_server.exists() {
+        return Err(io::Error::other(format!(
+            "{} is missing (run without --no-build)",
+            echo_server.display()
+        )));
+    }
+    let port_forwarder = examples.join("port_forwarder");
+    let have_forwarder = port_forwarder.exists();
+    if !have_forwarder {
+        notes.push("port_forwarder: the example is not built (examples/port_forwarder.rs missing); forwarder scenarios skipped.".into());
+    }
+    let have_socat = which("socat");
+    if !have_socat {
+        notes.push("socat is not installed (bench/setup.sh installs it); forwarder scenarios skipped.".into());
+    }
+    let syscall_counter = if perf_works() {
+        Some(SyscallCounter::Perf)
+    } else if which("strace") {
+        Some(SyscallCounter::Strace)
+    } else {
+        notes.push(
+            "neither perf (raw_syscalls tracepoint) nor strace is usable; syscall counts skipped."
+                .into(),
+        );
+        None
+    };
+    let python = python_with_asyncore();
+    if python.is_none() {
+        notes.push("python3 with asyncore (Python ≤ 3.11) is not available; the asyncore server is skipped.".into());
+    }
+
+    let mut servers = vec![
+        spec("selectloop poll", &echo_server, &["--poll"]),
+        spec("selectloop select", &echo_server, &["--select"]),
+        spec("floor poll(2)", &exe_dir.join("floor_poll"), &[]),
+        spec("floor select(2)", &exe_dir.join("floor_select"), &[]),
+        spec("mio (epoll)", &exe_dir.join("mio_echo"), &[]),
+        spec("thread per conn", &exe_dir.join("thread_echo"), &[]),
+    ];
+    if let Some(py) = &python {
+        let script = root.join("bench/asyncore_echo.py");
+        servers.push(ServerSpec {
+            name: "Python asyncore".into(),
+            program: py.clone(),
+            args: vec![script.display().to_string()],
+            socat: false,
+        });
+    }
+    if !args.only.is_empty() {
+        servers.retain(|s| args.only.iter().any(|o| s.name.contains(o.as_str())));
+    }
+
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
+    let cost_rounds = args.cost_rounds.unwrap_or(if args.quick { 1 } else { 5 });
+    let secs = args.secs.unwrap_or(if args.quick { 0.3 } else { 2.0 });
+    let log_dir = target_dir.join("bench-logs");
+    std::fs::create_dir_all(&log_dir)?;
+    let env = Env {
+        loadgen: exe_dir.join("loadgen"),
+        log_dir,
+        secs,
+        syscall_counter,
+    };
+    let bulk: Vec<(usize, u64)> = if args.quick {
+        vec![(1, 16), (10, 4)]
+    } else {
+        BULK.to_vec()
+    };
+    let mut results: Results = BTreeMap::new();
+
+    // Pass 1: timing.
+    let mut timing: Vec<Scenario> = PINGPONG.iter().map(|&n| Scenario::Pingpong(n)).collect();
+    timing.extend(bulk.iter().map(|&(n, m)| Scenario::Bulk(n, m)));
+    for round in 0..rounds {
+        for server in rotated(&servers, round) {
+            eprintln!(
+                "bench: timing round {}/{rounds}: {}",
+                round + 1,
+                server.name
+            );
+            run_server(
+                &env,
+                server,
+                args.pin,
+                &timing,
+                "timing",
+                false,
+                None,
+                &mut results,
+                &mut notes,
+            )?;
+        }
+    }
+    // Pass 2: cost, pinned to one CPU.
+    let cost = [Scenario::Pingpong(1), Scenario::Pingpong(10)];
+    for round in 0..cost_rounds {
+        for server in rotated(&servers, round) {
+            eprintln!(
+                "bench: cost round {}/{cost_rounds}: {}",
+                round + 1,
+                server.name
+            );
+            run_server(
+                &env,
+                server,
+                Pin::Same,
+                &cost,
+                "cost",
+                false,
+                None,
+                &mut results,
+                &mut notes,
+            )?;
+        }
+    }
+    // Pass 3: syscalls, one shorter round.
+    if env.syscall_counter.is_some() {
+        let short = Env {
+            secs: (secs / 2.0).max(0.3),
+            ..env_clone(&env)
+        };
+        let sys = [
+            Scenario::Pingpong(1),
+            Scenario::Pingpong(10),
+            Scenario::Pingpong(100),
+        ];
+        for server in &servers {
+            eprintln!("bench: syscall pass: {}", server.name);
+            run_server(
+                &short,
+                server,
+                args.pin,
+                &sys,
+                "syscalls",
+                true,
+                None,
+                &mut results,
+                &mut notes,
+            )?;
+        }
+    }
+    // Pass 4: forwarders.
+    let mut forwarders: Vec<ServerSpec> = Vec::new();
+    if have_forwarder && have_socat {
+        forwarders.push(spec(
+            "port_forwarder poll",
+            &port_forwarder,
+            &["--poll", "--backlog", "128"],
+        ));
+        forwarders.push(spec(
+            "port_forwarder select",
+            &port_forwarder,
+            &["--select", "--backlog", "128"],
+        ));
+        forwarders.push(ServerSpec {
+            name: "socat".into(),
+            program: "socat".into(),
+            args: Vec::new(),
+            socat: true,
+        });
+        let upstream_spec = spec("echo upstream", &echo_server, &["--poll"]);
+        let (mut upstream, upstream_addr, _) = start_server(&env, &upstream_spec, None, None)?;
+        let mut fwd_scen: Vec<Scenario> = bulk.iter().map(|&(n, m)| Scenario::Bulk(n, m)).collect();
+        fwd_scen.push(Scenario::Pingpong(1000));
+        for round in 0..rounds {
+            for fwd in rotated(&forwarders, round) {
+                eprintln!(
+                    "bench: forwarder round {}/{rounds}: {}",
+                    round + 1,
+                    fwd.name
+                );
+                // 1,000 forwarded connections are 2,000 fds: past FD_SETSIZE
+                let scen: Vec<Scenario> = fwd_scen
+                    .iter()
+                    .copied()
+                    .filter(|s| {
+                        !(fwd.name.contains("select") && matches!(s, Scenario::Pingpong(1000)))
+                    })
+                    .collect();
+                run_server(
+                    &env,
+                    fwd,
+                    args.pin,
+                    &scen,
+                    "forwarder",
+                    false,
+                    Some(upstream_addr.as_str()),
+                    &mut results,
+                    &mut notes,
+                )?;
+            }
+        }
+        stop(&mut upstream);
+        notes.push("port_forwarder select: no 1,000-connection run (2,000 fds exceed select's FD_SETSIZE of 1024; the poll backend has no such limit).".into());
+    }
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let machine = machine_description();
+    let command = if args.quick {
+        "cargo run --release -p selectloop-bench --bin bench -- --quick"
+    } else {
+        "cargo run --release -p selectloop-bench --bin bench"
+    };
+    let md = render_markdown(
+        &results,
+        &servers,
+        &forwarders,
+        &bulk,
+        &notes,
+        &machine,
+        command,
+        args.pin,
+        rounds,
+        cost_rounds,
+        secs,
+        elapsed,
+    );
+    print!("{md}");
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("bench/results.md"));
+    std::fs::write(&out, &md)?;
+    let svg_path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| root.join("docs/bench-rtt.svg"));
+    if let Some(dir) = svg_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&svg_path, render_svg(&results, &servers))?;
+    eprintln!(
+        "bench: wrote {} and {} in {elapsed:.0} s",
+        out.display(),
+        svg_path.display()
+    );
+    Ok(())
+}
+
+fn env_clone(env: &Env) -> Env {
+    Env {
+        loadgen: env.loadgen.clone(),
+        log_dir: env.log_dir.clone(),
+        secs: env.secs,
+        syscall_counter: env.syscall_counter,
+    }
+}
+
+fn spec(name: &str, program: &Path, args: &[&str]) -> ServerSpec {
+    ServerSpec {
+        name: name.into(),
+        program: program.to_path_buf(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        socat: false,
+    }
+}
+
+fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
+    let n = items.len().max(1);
+    (0..items.len()).map(move |i| &items[(i + by) % n])
+}
+
+/// The repository root (the parent of this crate's directory).
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// `perf stat` can count the raw_syscalls tracepoint here.
+fn perf_works() -> bool {
+    Command::new("perf")
+        .args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stderr).contains("raw_syscalls:sys_enter")
+                && !String::from_utf8_lossy(&o.stderr).contains("not supported")
+        })
+        .unwrap_or(false)
+}
+
+fn python_with_asyncore() -> Option<PathBuf> {
+    let ok = Command::new("python3")
+        .args(["-W", "ignore", "-c", "import asyncore"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    ok.then(|| PathBuf::from("python3"))
+}
+
+/// Lines of a child's stdout, read on a thread so waits can time out.
+fn line_reader(stdout: impl io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line starting with `prefix`.
+fn wait_line(rx: &Receiver<String>, prefix: &str, timeout: Duration) -> io::Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with(prefix) => return Ok(line),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no `{prefix}` line within {timeout:?}"),
+                ))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the process exited before its `{prefix}` line"),
+                ))
+            }
+        }
+    }
+}
+
+/// A command, under `taskset -c CPU` when pinned.
+fn pinned(cpu: Option<&str>, program: &Path) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpu]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Starts a server; returns it, its address and its stdout lines.
+fn start_server(
+    env: &Env,
+    server: &ServerSpec,
+    cpu: Option<&str>,
+    upstream: Option<&str>,
+) -> io::Result<(Child, String, Option<Receiver<String>>)> {
+    let log = std::fs::File::create(env.log_dir.join(format!(
+        "{}.log",
+        server.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )))?;
+    let mut cmd = pinned(cpu, &server.program);
+    cmd.args(&server.args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stderr(Stdio::from(log));
+    if server.socat {
+        let port = free_port()?;
+        let up = upstream.unwrap_or("127.0.0.1:9");
+        cmd.arg(format!(
+            "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=128"
+        ))
+        .arg(format!("TCP:{up}"))
+        .stdout(Stdio::null());
+        let child = cmd.spawn()?;
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            if Instant::now() > deadline {
+                return Err(io::Error::other("socat did not start listening"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return Ok((child, addr, None));
+    }
+    if let Some(up) = upstream {
+        let (ip, port) = up.rsplit_once(':').unwrap_or((up, "80"));
+        cmd.args(["-l", "127.0.0.1", "-p", "0", "-r", ip, "-P", port]);
+    } else {
+        cmd.args(["--bind", "127.0.0.1:0"]);
+    }
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    let rx = line_reader(stdout);
+    let line = match wait_line(&rx, "listening on ", Duration::from_secs(20)) {
+        Ok(l) => l,
+        Err(e) => {
+            stop(&mut child);
+            return Err(io::Error::other(format!("{}: {e}", server.name)));
+        }
+    };
+    let addr = line.trim_start_matches("listening on ").trim().to_string();
+    Ok((child, addr, Some(rx)))
+}
+
+fn free_port() -> io::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts `server`, runs `scenarios` against it, stops it.
+#[allow(clippy::too_many_arguments)]
+fn run_server(
+    env: &Env,
+    server: &ServerSpec,
+    pin: Pin,
+    scenarios: &[Scenario],
+    pass: &'static str,
+    count_syscalls: bool,
+    upstream: Option<&str>,
+    results: &mut Results,
+    notes: &mut Vec<String>,
+) -> io::Result<()> {
+    let (server_cpu, client_cpu) = pin.cpus();
+    let (mut child, addr, _lines) = match start_server(env, server, server_cpu, upstream) {
+        Ok(s) => s,
+        Err(e) => {
+            let note = format!("{}: cannot start ({e}); skipped in the {pass} pass.", server.name);
+            eprintln!("bench: {note}");
+            notes.push(note);
+            return Ok(());
+        }
+    };
+    for &scenario in scenarios {
+        match measure(
+            env,
+            child.id(),
+            &addr,
+            scenario,
+            client_cpu,
+            count_syscalls,
+        ) {
+            Ok(sample) => results
+                .entry((pass, server.name.clone(), scenario))
+                .or_default()
+                .push(sample),
+            Err(e) => {
+                let note = format!("{} / {} ({pass}): failed: {e}", server.name, scenario.label());
+                eprintln!("bench: {note}");
+                notes.push(note);
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let note = format!("{}: exited ({status}) during the {pass} pass.", server.name);
+            notes.push(note);
+            return Ok(());
+        }
+    }
+    stop(&mut child);
+    Ok(())
+}
+
+/// One loadgen run against a running server, with the server's CPU time
+/// (and syscalls) read around the measured part.
+fn measure(
+    env: &Env,
+    server_pid: u32,
+    addr: &str,
+    scenario: Scenario,
+    client_cpu: Option<&str>,
+    count_syscalls: bool,
+) -> io::Result<Sample> {
+    let mut cmd = pinned(client_cpu, &env.loadgen);
+    cmd.args(["--addr", addr, "--wait-go"]);
+    let (units_name, conns) = match scenario {
+        Scenario::Pingpong(n) => {
+            cmd.args(["--mode", "pingpong", "--size", "64"])
+                .args(["--secs", &format!("{}", env.secs)]);
+            ("roundtrips", n)
+        }
+        Scenario::Bulk(n, m) => {
+            cmd.args(["--mode", "bulk", "--mib", &m.to_string()]);
+            ("bytes", n)
+        }
+    };
+    cmd.args(["--conns", &conns.to_string()]);
+    // one client thread per CPU it may use
+    if client_cpu.is_none() && conns >= 100 {
+        cmd.args(["--threads", "2"]);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut client = cmd.spawn()?;
+    let mut stdin = client
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("no stdin"))?;
+    let stdout = client
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout"))?;
+    let stderr = client.stderr.take();
+    let rx = line_reader(stdout);
+    let result = (|| -> io::Result<Sample> {
+        wait_line(&rx, "ready", Duration::from_secs(120))?;
+        let mut counter = match (count_syscalls, env.syscall_counter) {
+            (true, Some(kind)) => Some(start_counter(kind, server_pid)?),
+            _ => None,
+        };
+        let cpu0 = tree_cpu_ns(server_pid);
+        send_line(&mut stdin, "go")?;
+        let line = wait_line(&rx, "result ", Duration::from_secs(300));
+        let cpu1 = tree_cpu_ns(server_pid);
+        let syscalls = counter.as_mut().map(stop_counter).transpose()?;
+        let line = line?;
+        let field = |k: &str| -> f64 {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (rate, units) = match scenario {
+            Scenario::Pingpong(_) => (field("rtt_per_s"), field(units_name)),
+            Scenario::Bulk(..) => (field("mib_per_s"), field(units_name) / (1024.0 * 1024.0)),
+        };
+        let cpu = cpu1.saturating_sub(cpu0) as f64;
+        Ok(Sample {
+            rate,
+            p50_us: field("p50_us"),
+            p99_us: field("p99_us"),
+            cpu_ns_per_unit: if units > 0.0 { cpu / units } else { 0.0 },
+            syscalls_per_unit: match syscalls {
+                Some(n) if units > 0.0 => n as f64 / units,
+                _ => 0.0,
+            },
+        })
+    })();
+    let _ = send_line(&mut stdin, "quit");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.try_wait()? {
+            Some(_) => break,
+            None if Instant::now() > deadline => {
+                stop(&mut client);
+                break;
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    match result {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let mut msg = String::new();
+            if let Some(mut err) = stderr {
+                let _ = io::Read::read_to_string(&mut err, &mut msg);
+            }
+            Err(io::Error::other(format!("{e} {}", msg.trim())))
+        }
+    }
+}
+
+fn send_line(stdin: &mut ChildStdin, line: &str) -> io::Result<()> {
+    stdin.write_all(line.as_bytes())?;
+    stdin.write_all(b"\n")?;
+    stdin.flush()
+}
+
+/// The server and its descendants (socat forks per connection).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+                if let Some(ppid) = stat_fields(&stat).and_then(|f| f.get(1)?.parse().ok()) {
+                    parents.push((p, ppid));
+                }
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    tree
+}
+
+/// Fields of /proc/PID/stat after the `(comm)`: state, ppid, ...
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().collect())
+}
+
+/// CPU time (ns) of a process tree: per-thread schedstat, or /proc/PID/stat
+/// utime+stime (10 ms ticks) where schedstat is missing.
+fn tree_cpu_ns(pid: u32) -> u64 {
+    process_tree(pid).into_iter().map(process_cpu_ns).sum()
+}
+
+fn process_cpu_ns(pid: u32) -> u64 {
+    let mut total = 0u64;
+    let mut found = false;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                if let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+                    total += ns;
+                    found = true;
+                }
+            }
+        }
+    }
+    if found {
+        return total;
+    }
+    // fallback: utime + stime in clock ticks (fields 14 and 15; 12 and 13 after comm)
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let f = stat_fields(&s)?;
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    ticks * 10_000_000
+}
+
+/// A running syscall counter attached to the server's process tree.
+struct Counter {
+    child: Child,
+    kind: SyscallCounter,
+    out: PathBuf,
+}
+
+fn start_counter(kind: SyscallCounter, pid: u32) -> io::Result<Counter> {
+    let pids: Vec<String> = process_tree(pid).iter().map(|p| p.to_string()).collect();
+    let out = std::env::temp_dir().join(format!("selectloop-bench-syscalls-{}.txt", std::process::id()));
+    let mut cmd = match kind {
+        SyscallCounter::Perf => {
+            let mut c = Command::new("perf");
+            c.args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "-o"])
+                .arg(&out)
+                .args(["-p", &pids.join(",")]);
+            c
+        }
+        SyscallCounter::Strace => {
+            let mut c = Command::new("strace");
+            c.args(["-c", "-f", "-o"]).arg(&out);
+            for p in &pids {
+                c.args(["-p", p]);
+            }
+            c
+        }
+    };
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    // let it attach before the measured part starts
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(Counter { child, kind, out })
+}
+
+fn stop_counter(c: &mut Counter) -> io::Result<u64> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(c.child.id() as i32);
+    kill(pid, Signal::SIGINT).map_err(io::Error::from)?;
+    let _ = c.child.wait();
+    let text = std::fs::read_to_string(&c.out)?;
+    let _ = std::fs::remove_file(&c.out);
+    let n = match c.kind {
+        // "12345,,raw_syscalls:sys_enter,..."
+        SyscallCounter::Perf => text
+            .lines()
+            .find(|l| l.contains("raw_syscalls:sys_enter"))
+            .and_then(|l| l.split(',').next())
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        // the "total" row of strace -c: "100.00 0.01 1 12345 67 total"
+        SyscallCounter::Strace => text
+            .lines()
+            .find(|l| l.trim_end().ends_with("total"))
+            .and_then(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(f.len().checked_sub(3)?)?.parse::<u64>().ok()
+            }),
+    };
+    n.ok_or_else(|| io::Error::other(format!("cannot parse the syscall count from {text:?}")))
+}
+
+fn machine_description() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let kb: f64 = s.lines().next()?.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!("{:.0} GiB", kb / 1024.0 / 1024.0))
+        })
+        .unwrap_or_default();
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!("{cpus} × {cpu}, {mem}, Linux {kernel}, {rustc}; load average at the end of the run: {load}")
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Median of one field over the rounds.
+fn med(
+    results: &Results,
+    pass: &'static str,
+    server: &str,
+    scenario: Scenario,
+    f: fn(&Sample) -> f64,
+) -> Option<f64> {
+    results
+        .get(&(pass, server.to_string(), scenario))
+        .and_then(|v| median(v.iter().map(f).collect()))
+}
+
+fn fmt_num(x: f64) -> String {
+    if x >= 100.0 {
+        let s = format!("{:.0}", x);
+        // thousands separators
+        let bytes: Vec<char> = s.chars().collect();
+        let mut out = String::new();
+        for (i, c) in bytes.iter().enumerate() {
+            if i > 0 && (bytes.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(*c);
+        }
+        out
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// "value (ratio×)" against the reference server.
+fn cell(v: Option<f64>, reference: Option<f64>) -> String {
+    match (v, reference) {
+        (Some(v), Some(r)) if r > 0.0 => format!("{} ({:.2}×)", fmt_num(v), v / r),
+        (Some(v), _) => fmt_num(v),
+        _ => "–".into(),
+    }
+}
+
+const REF: &str = "selectloop poll";
+
+#[allow(clippy::too_many_arguments)]
+fn render_markdown(
+    results: &Results,
+    servers: &[ServerSpec],
+    forwarders: &[ServerSpec],
+    bulk: &[(usize, u64)],
+    notes: &[String],
+    machine: &str,
+    command: &str,
+    pin: Pin,
+    rounds: usize,
+    cost_rounds: usize,
+    secs: f64,
+    elapsed: f64,
+) -> String {
+    let mut md = String::new();
+    let pin_text = match pin {
+        Pin::None => "not pinned",
+        Pin::Same => "server and client on CPU 0",
+        Pin::Split => "server on CPU 0, client on CPU 1",
+    };
+    let _ = writeln!(md, "# selectloop benchmark results\n");
+    let _ = writeln!(md, "Machine: {machine}.  ");
+    let _ = writeln!(md, "Command: `{command}` ({elapsed:.0} s).  ");
+    let _ = writeln!(
+        md,
+        "Timing pass: {pin_text}, median of {rounds} interleaved rounds, pingpong {secs} s per run. \
+         Cost pass: server and client on one CPU, median of {cost_rounds} rounds. \
+         Every ratio is to `{REF}` (the crate's poll backend).\n"
+    );
+    let rate = |s: &Sample| s.rate;
+    let p99 = |s: &Sample| s.p99_us;
+    let p50 = |s: &Sample| s.p50_us;
+    let cpu = |s: &Sample| s.cpu_ns_per_unit;
+    let sys = |s: &Sample| s.syscalls_per_unit;
+
+    // Throughput
+    let _ = writeln!(md, "## Pingpong 64 B: round trips/s (higher is better)\n");
+    let mut head = String::from("| server |");
+    let mut sep = String::from("|---|");
+    for n in PINGPONG {
+        let _ = write!(head, " {n} conn |");
+        sep.push_str("---:|");
+    }
+    let _ = writeln!(md, "{head}\n{sep}");
+    for s in servers {
+        let mut row = format!("| {} |", s.name);
+        for n in PINGPONG {
+            let sc = Scenario::Pingpong(n);
+            let _ = write!(
+                row,
+                " {} |",
+                cell(med(results, "timing", &s.name, sc, rate), med(results, "timing", REF, sc, rate))
+            );
+        }
+        let _ = writeln!(md, "{row}");
+    }
+
+    let _ = writeln!(md, "\n## Pingpong 64 B: latency p50 / p99, µs (lower is better)\n");
+    let _ = writeln!(md, "{head}\n{sep}");
+    for s in servers {
+        let mut row = format!("| {} |", s.name);
+        for n in PINGPONG {
+            let sc = Scenario::Pingpong(n);
+            let a = med(results, "timing", &s.name, sc, p50);
+            let b = med(results, "timing", &s.name, sc, p99);
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    let _ = write!(row, " {} / {} |", fmt_num(a), fmt_num(b));
+                }
+                _ => row.push_str(" – |"),
+            }
+        }
+        let _ = writeln!(md, "{row}");
+    }
+
+    let _ = writeln!(md, "\n## Bulk echo: MiB/s and server CPU ms per MiB\n");
+    let mut head = String::from("| server |");
+    let mut sep = String::from("|---|");
+    for (n, m) in bulk {
+        let _ = write!(head, " {n} × {m} MiB, MiB/s | CPU ms/MiB |");
+        sep.push_str("---:|---:|");
+    }
+    let _ = writeln!(md, "{head}\n{sep}");
+    for s in servers {
+        let mut row = format!("| {} |", s.name);
+        for &(n, m) in bulk {
+            let sc = Scenario::Bulk(n, m);
+            let _ = write!(
+                row,
+                " {} | {} |",
+                cell(med(results, "timing", &s.name, sc, rate), med(results, "timing", REF, sc, rate)),
+                cell(
+                    med(results, "timing", &s.name, sc, cpu).map(|x| x / 1e6),
+                    med(results, "timing", REF, sc, cpu).map(|x| x / 1e6)
+                )
+            );
+        }
+        let _ = writeln!(md, "{row}");
+    }
+
+    let _ = writeln!(md, "\n## Cost per round trip (pingpong 64 B; lower is better)\n");
+    let _ = writeln!(
+        md,
+        "Server CPU µs per round trip with server and client pinned to one CPU; \
+         system calls the server makes per round trip (counted in a separate, shorter pass).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | CPU µs/rt, 1 conn | CPU µs/rt, 10 conn | syscalls/rt, 1 conn | 10 conn | 100 conn |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for s in servers {
+        let mut row = format!("| {} |", s.name);
+        for n in [1, 10] {
+            let sc = Scenario::Pingpong(n);
+            let _ = write!(
+                row,
+                " {} |",
+                cell(
+                    med(results, "cost", &s.name, sc, cpu).map(|x| x / 1e3),
+                    med(results, "cost", REF, sc, cpu).map(|x| x / 1e3)
+                )
+            );
+        }
+        for n in [1, 10, 100] {
+            let sc = Scenario::Pingpong(n);
+            let _ = write!(
+                row,
+                " {} |",
+                med(results, "syscalls", &s.name, sc, sys)
+                    .map(|x| format!("{x:.2}"))
+                    .unwrap_or_else(|| "–".into())
+            );
+        }
+        let _ = writeln!(md, "{row}");
+    }
+
+    if !forwarders.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Port forwarder (to the same `echo_server --poll`)\n\nRatios are to socat.\n"
+        );
+        let mut head = String::from("| forwarder |");
+        let mut sep = String::from("|---|");
+        for (n, m) in bulk {
+            let _ = write!(head, " {n} × {m} MiB, MiB/s | CPU ms/MiB |");
+            sep.push_str("---:|---:|");
+        }
+        head.push_str(" 1,000 conn pingpong rt/s | p50 / p99 µs |");
+        sep.push_str("---:|---:|");
+        let _ = writeln!(md, "{head}\n{sep}");
+        for f in forwarders {
+            let mut row = format!("| {} |", f.name);
+            for &(n, m) in bulk {
+                let sc = Scenario::Bulk(n, m);
+                let _ = write!(
+                    row,
+                    " {} | {} |",
+                    cell(
+                        med(results, "forwarder", &f.name, sc, rate),
+                        med(results, "forwarder", "socat", sc, rate)
+                    ),
+                    cell(
+                        med(results, "forwarder", &f.name, sc, cpu).map(|x| x / 1e6),
+                        med(results, "forwarder", "socat", sc, cpu).map(|x| x / 1e6)
+                    )
+                );
+            }
+            let sc = Scenario::Pingpong(1000);
+            let _ = write!(
+                row,
+                " {} |",
+                cell(
+                    med(results, "forwarder", &f.name, sc, rate),
+                    med(results, "forwarder", "socat", sc, rate)
+                )
+            );
+            match (
+                med(results, "forwarder", &f.name, sc, p50),
+                med(results, "forwarder", &f.name, sc, p99),
+            ) {
+                (Some(a), Some(b)) => {
+                    let _ = write!(row, " {} / {} |", fmt_num(a), fmt_num(b));
+                }
+                _ => row.push_str(" – |"),
+            }
+            let _ = writeln!(md, "{row}");
+        }
+    }
+
+    // Targets
+    let _ = writeln!(md, "\n## Targets\n");
+    let _ = writeln!(md, "| target | measured | verdict |\n|---|---|---|");
+    let mut rows = String::new();
+    let mut target = |what: String, measured: String, ok: Option<bool>, by: String| {
+        let verdict = match ok {
+            Some(true) => "met".to_string(),
+            Some(false) => format!("**missed** {by}"),
+            None if measured != "–" => "reference".to_string(),
+            None => "not measured".to_string(),
+        };
+        let _ = writeln!(rows, "| {what} | {measured} | {verdict} |");
+    };
+    let get_cost = |server: &str, n: usize| med(results, "cost", server, Scenario::Pingpong(n), cpu);
+    for (backend, floor) in [("selectloop poll", "floor poll(2)"), ("selectloop select", "floor select(2)")] {
+        for n in [1, 10] {
+            let (b, f, m) = (get_cost(backend, n), get_cost(floor, n), get_cost("mio (epoll)", n));
+            if let (Some(b), Some(f)) = (b, f) {
+                let ratio = b / f;
+                target(
+                    format!("CPU/rt, {n} conn, pinned: {backend} ≤ 1.05 × {floor}"),
+                    format!("{:.2} vs {:.2} µs = {ratio:.3}×", b / 1e3, f / 1e3),
+                    Some(ratio <= 1.05),
+                    format!("by {:.1} %", (ratio / 1.05 - 1.0) * 100.0),
+                );
+            } else {
+                target(format!("CPU/rt, {n} conn: {backend} ≤ 1.05 × {floor}"), "–".into(), None, String::new());
+            }
+            if let (Some(b), Some(m)) = (b, m) {
+                target(
+                    format!("CPU/rt, {n} conn, pinned: {backend} ≤ mio"),
+                    format!("{:.2} vs {:.2} µs = {:.3}×", b / 1e3, m / 1e3, b / m),
+                    Some(b <= m),
+                    format!("by {:.1} %", (b / m - 1.0) * 100.0),
+                );
+            }
+        }
+    }
+    if let Some(py) = get_cost("Python asyncore", 1) {
+        if let Some(f) = get_cost("floor select(2)", 1) {
+            target(
+                "(reference, no target) Python asyncore CPU/rt, 1 conn, vs the select floor (the issue says about 1.8×)".into(),
+                format!("{:.2} vs {:.2} µs = {:.2}×", py / 1e3, f / 1e3, py / f),
+                None,
+                String::new(),
+            );
+        }
+    }
+    for backend in ["selectloop poll", "selectloop select"] {
+        let s = med(results, "syscalls", backend, Scenario::Pingpong(100), sys);
+        target(
+            format!("syscalls/rt at 100 conn: {backend} ≤ 2.1"),
+            s.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".into()),
+            s.map(|s| s <= 2.1),
+            s.map(|s| format!("by {:.2} syscalls ({:.0} %)", s - 2.1, (s / 2.1 - 1.0) * 100.0))
+                .unwrap_or_default(),
+        );
+    }
+    for &(n, m) in bulk {
+        let sc = Scenario::Bulk(n, m);
+        for backend in ["selectloop poll", "selectloop select"] {
+            let b = med(results, "timing", backend, sc, cpu);
+            let mi = med(results, "timing", "mio (epoll)", sc, cpu);
+            if let (Some(b), Some(mi)) = (b, mi) {
+                target(
+                    format!("bulk {n} × {m} MiB CPU/MiB: {backend} ≤ mio"),
+                    format!("{:.3} vs {:.3} ms/MiB = {:.2}×", b / 1e6, mi / 1e6, b / mi),
+                    Some(b <= mi),
+                    format!("by {:.0} %", (b / mi - 1.0) * 100.0),
+                );
+            }
+        }
+    }
+    if forwarders.iter().any(|f| f.name == "socat") {
+        for &(n, m) in bulk {
+            let sc = Scenario::Bulk(n, m);
+            let pf = med(results, "forwarder", "port_forwarder poll", sc, rate);
+            let so = med(results, "forwarder", "socat", sc, rate);
+            if let (Some(pf), Some(so)) = (pf, so) {
+                target(
+                    format!("forwarder bulk {n} × {m} MiB: MiB/s ≥ 2 × socat"),
+                    format!("{:.0} vs {:.0} MiB/s = {:.2}×", pf, so, pf / so),
+                    Some(pf >= 2.0 * so),
+                    format!("by {:.0} %", (1.0 - pf / (2.0 * so)) * 100.0),
+                );
+            }
+            let pc = med(results, "forwarder", "port_forwarder poll", sc, cpu);
+            let sc_ = med(results, "forwarder", "socat", sc, cpu);
+            if let (Some(pc), Some(sc_)) = (pc, sc_) {
+                target(
+                    format!("forwarder bulk {n} × {m} MiB: CPU/MiB ≤ socat / 3"),
+                    format!("{:.3} vs {:.3} ms/MiB = {:.2}×", pc / 1e6, sc_ / 1e6, pc / sc_),
+                    Some(pc * 3.0 <= sc_),
+                    format!("by {:.0} %", (pc * 3.0 / sc_ - 1.0) * 100.0),
+                );
+            }
+        }
+        let sc = Scenario::Pingpong(1000);
+        let pf = med(results, "forwarder", "port_forwarder poll", sc, p99);
+        let so = med(results, "forwarder", "socat", sc, p99);
+        if let (Some(pf), Some(so)) = (pf, so) {
+            target(
+                "forwarder, 1,000 conn pingpong, poll backend: p99 < socat's".into(),
+                format!("{:.0} vs {:.0} µs", pf, so),
+                Some(pf < so),
+                format!("by {:.0} %", (pf / so - 1.0) * 100.0),
+            );
+        }
+    }
+    md.push_str(&rows);
+    let _ = writeln!(
+        md,
+        "| zero heap allocations per steady-state loop iteration | `tests/alloc.rs` (counting allocator; `cargo test --test alloc`) | see that test |"
+    );
+    if !notes.is_empty() {
+        let _ = writeln!(md, "\n## Notes\n");
+        for n in notes {
+            let _ = writeln!(md, "- {n}");
+        }
+    }
+    md
+}
+
+/// Round trips/s against connections, one line per server, log x axis.
+fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
+    const W: f64 = 760.0;
+    const H: f64 = 460.0;
+    const L: f64 = 80.0;
+    const R: f64 = 210.0;
+    const T: f64 = 50.0;
+    const B: f64 = 60.0;
+    const COLORS: [&str; 8] = [
+        "#d62728", "#ff7f0e", "#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f",
+    ];
+    let series: Vec<(String, Vec<(usize, f64)>)> = servers
+        .iter()
+        .map(|s| {
+            let pts = PINGPONG
+                .iter()
+                .filter_map(|&n| {
+                    med(results, "timing", &s.name, Scenario::Pingpong(n), |x| x.rate)
+                        .map(|v| (n, v))
+                })
+                .collect();
+            (s.name.clone(), pts)
+        })
+        .collect();
+    let ymax_raw = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, v)| *v))
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let step = nice_step(ymax_raw / 5.0);
+    let ymax = (ymax_raw / step).ceil() * step;
+    let (x0, x1) = (0.0f64, (*PINGPONG.last().unwrap_or(&1000) as f64).log10());
+    let px = |n: usize| L + ((n as f64).log10() - x0) / (x1 - x0) * (W - L - R);
+    let py = |v: f64| H - B - v / ymax * (H - T - B);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="28" font-size="16" text-anchor="middle">Echo pingpong 64 B: round trips/s vs connections</text>"#,
+        (W - R + L) / 2.0
+    );
+    // grid and y ticks
+    let mut v = 0.0;
+    while v <= ymax + step / 2.0 {
+        let y = py(v);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - R,
+            L - 6.0,
+            y + 4.0,
+            fmt_num(v)
+        );
+        v += step;
+    }
+    for &n in &PINGPONG {
+        let x = px(n);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            H - B,
+            H - B + 18.0,
+            fmt_num(n as f64)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#000"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.1}" stroke="#000"/>"##,
+        H - B,
+        W - R,
+        H - B,
+        H - B
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">concurrent connections (log scale)</text>"#,
+        (W - R + L) / 2.0,
+        H - 18.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">round trips per second</text>"#,
+        (H - B + T) / 2.0
+    );
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let dash = if name.starts_with("floor") {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let path: Vec<String> = pts
+            .iter()
+            .map(|&(n, v)| format!("{:.1},{:.1}", px(n), py(v)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
+            path.join(" ")
+        );
+        for &(n, v) in pts {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                px(n),
+                py(v)
+            );
+        }
+        let ly = T + 10.0 + i as f64 * 20.0;
+        let lx = W - R + 15.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            lx + 24.0,
+            lx + 30.0,
+            ly + 4.0,
+            xml_escape(name)
+        );
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
+
+fn nice_step(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let n = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    n * mag
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
