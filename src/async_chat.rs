@@ -171,7 +171,7 @@ impl fmt::Display for IncomingTooLong {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "more than {} bytes of incoming data without the terminator b\"{}\" (max_incoming); closing the channel",
+            "more than {} bytes of incoming data without the terminator b\"{}\" (max_incoming)",
             self.limit,
             self.terminator.escape_ascii()
         )

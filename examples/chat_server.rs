@@ -1,0 +1,244 @@
+//! A chat server on `AsyncChat`: the classic asynchat example, line by line.
+//!
+//! Try it with two terminals running `nc 127.0.0.1 8123` (or `telnet`):
+//! the server asks each client for a name, then every line a named user
+//! types is sent to every other named user as `<NAME> LINE`.
+//!
+//! The Python original (asynchat's typical chat server, as in the seed
+//! articles):
+//!
+//! ```python
+//! class ChatSession(asynchat.async_chat):
+//!     def __init__(self, server, sock):
+//!         asynchat.async_chat.__init__(self, sock)
+//!         self.server = server
+//!         self.set_terminator(b"\n")
+//!         self.data = []
+//!         self.name = None
+//!         self.push(b"What's your name?\r\n")
+//!
+//!     def collect_incoming_data(self, data):
+//!         self.data.append(data)
+//!
+//!     def found_terminator(self):
+//!         line = b"".join(self.data).rstrip(b"\r")
+//!         self.data = []
+//!         if self.name is None:
+//!             if line in self.server.users:
+//!                 self.push(b"Name taken, please choose another.\r\n")
+//!             else:
+//!                 self.name = line
+//!                 self.server.users[line] = self
+//!                 self.push(b"Welcome, %s!\r\n" % line)
+//!         else:
+//!             self.server.broadcast(b"<%s> %s\r\n" % (self.name, line), self)
+//!
+//!     def handle_close(self):
+//!         asynchat.async_chat.handle_close(self)
+//!         self.server.users.pop(self.name, None)
+//!
+//! class ChatServer(asyncore.dispatcher):
+//!     def __init__(self, port):
+//!         asyncore.dispatcher.__init__(self)
+//!         self.create_socket(socket.AF_INET, socket.SOCK_STREAM)
+//!         self.set_reuse_addr()
+//!         self.bind(('127.0.0.1', port))
+//!         self.listen(5)
+//!         self.users = {}
+//!
+//!     def handle_accepted(self, sock, addr):
+//!         ChatSession(self, sock)
+//!
+//!     def broadcast(self, line, sender):
+//!         for session in self.users.values():
+//!             if session is not sender:
+//!                 session.push(line)
+//!
+//! ChatServer(8123)
+//! asyncore.loop()
+//! ```
+//!
+//! What changes in Rust, and why:
+//!
+//! * `self.server.users` is shared by the server and every session. Python
+//!   shares it through object references; here it is a [`Room`] in an
+//!   `Rc<RefCell<_>>` (the loop is single-threaded, so `Rc` is enough).
+//! * A session cannot hold references to other sessions: the map owns
+//!   them. The room keeps each user's [`Token`] instead, and
+//!   `cx.channel_mut::<AsyncChat>(token)` reaches that user's channel to
+//!   `push` a line, which is `session.push(line)`.
+//! * Python removes the user in `handle_close`. Here the session's `Drop`
+//!   does it: a channel leaves the map however it ends (the client hung up,
+//!   an error, an over-long line), and its handler is dropped then.
+//! * asynchat lets a line grow without bound; `AsyncChat` closes a client
+//!   whose line passes `max_incoming` (64 KiB here) without a newline, and
+//!   only that client.
+//!
+//! Run: `cargo run --example chat_server -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
+
+mod common;
+
+use clap::Parser;
+use selectloop::{
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Domain, Handler, Map, SockAddr,
+    Socket, Token, Type,
+};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// A line-based chat room over async_chat.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8123")]
+    bind: SocketAddr,
+    #[command(flatten)]
+    backend: common::LoopArgs,
+}
+
+/// The longest line a client may send (without its newline).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Python's `server.users`: who is in the room, by name, and the token that
+/// reaches each one's channel.
+#[derive(Default)]
+struct Room {
+    users: BTreeMap<Vec<u8>, Token>,
+}
+
+/// One client: Python's `ChatSession(async_chat)`.
+struct ChatSession {
+    room: Rc<RefCell<Room>>,
+    /// `None` until the client has chosen a free name.
+    name: Option<Vec<u8>>,
+}
+
+impl AsyncChatHandler for ChatSession {
+    // collect_incoming_data is not written out: its default appends the data
+    // to the channel's buffer, which found_terminator takes. That is
+    // Python's `self.data.append(data)` and `b"".join(self.data)`.
+
+    fn found_terminator(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        // The terminator is b"\n"; a client that sends "\r\n" leaves a "\r".
+        let mut line = ch.take_incoming();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let Some(name) = &self.name else {
+            return self.choose_name(line, ch, cx);
+        };
+        // Python: self.server.broadcast(b"<%s> %s\r\n" % (self.name, line), self)
+        let message = [&b"<"[..], name, b"> ", &line, b"\r\n"].concat();
+        let me = cx.token();
+        let room = self.room.borrow();
+        for &token in room.users.values() {
+            if Some(token) != me {
+                // The other user's channel, by its token: `session.push(line)`.
+                if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
+                    other.push(&message);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChatSession {
+    /// The first lines of a session: the answer to "What's your name?".
+    fn choose_name(
+        &mut self,
+        name: Vec<u8>,
+        ch: &mut AsyncChat,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let mut room = self.room.borrow_mut();
+        if name.is_empty() {
+            ch.push(b"What's your name?\r\n");
+        } else if room.users.contains_key(&name) {
+            ch.push(b"Name taken, please choose another.\r\n");
+        } else if let Some(me) = cx.token() {
+            log::info!("{} joined", String::from_utf8_lossy(&name));
+            ch.push(&[&b"Welcome, "[..], &name, b"!\r\n"].concat());
+            room.users.insert(name.clone(), me);
+            self.name = Some(name);
+        }
+        Ok(())
+    }
+}
+
+/// Python's `handle_close`: `self.server.users.pop(self.name)`. The
+/// session is dropped when its channel leaves the map, whatever the reason.
+impl Drop for ChatSession {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            log::info!("{} left", String::from_utf8_lossy(&name));
+            self.room.borrow_mut().users.remove(&name);
+        }
+    }
+}
+
+/// The listening socket: Python's `ChatServer(dispatcher)`.
+struct ChatServer {
+    room: Rc<RefCell<Room>>,
+}
+
+impl Handler for ChatServer {
+    fn handle_accepted(
+        &mut self,
+        _ch: &mut Dispatcher,
+        sock: Socket,
+        addr: SockAddr,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        log::info!("Incoming connection from {}", DisplayAddr(&addr));
+        // Python: ChatSession(self, sock), whose __init__ sets the
+        // terminator and pushes the question.
+        let mut ch = AsyncChat::new(Dispatcher::from_socket(sock)?).with_terminator(b"\n");
+        ch.set_max_incoming(MAX_LINE);
+        ch.push(b"What's your name?\r\n");
+        cx.add(
+            ch,
+            ChatSession {
+                room: self.room.clone(),
+                name: None,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let event_loop = args.backend.start();
+
+    let listen = || -> io::Result<Dispatcher> {
+        let mut server = Dispatcher::create_socket(Domain::for_address(args.bind), Type::STREAM)?;
+        server.set_reuse_addr()?;
+        server.bind(args.bind)?;
+        server.listen(128)?;
+        Ok(server)
+    };
+    let server = listen()
+        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
+    if let Some(addr) = server.addr() {
+        common::announce_listening(DisplayAddr(addr));
+    }
+
+    let mut map = Map::new();
+    map.add(
+        server,
+        ChatServer {
+            room: Rc::new(RefCell::new(Room::default())),
+        },
+    );
+    if let Err(e) = common::exit_on_signals(&mut map) {
+        common::fail(format_args!("cannot install signal handlers: {e}"));
+    }
+    // Python: asyncore.loop()
+    if let Err(e) = event_loop.run(&mut map) {
+        common::fail(format_args!("event loop failed: {e}"));
+    }
+}
