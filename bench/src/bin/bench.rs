@@ -209,7 +209,10 @@ fn run(args: &Args) -> io::Result<()> {
     }
     let have_socat = which("socat");
     if !have_socat {
-        notes.push("socat is not installed (bench/setup.sh installs it); forwarder scenarios skipped.".into());
+        notes.push(
+            "socat is not installed (bench/setup.sh installs it); forwarder scenarios skipped."
+                .into(),
+        );
     }
     let syscall_counter = if perf_works() {
         Some(SyscallCounter::Perf)
@@ -640,27 +643,27 @@ fn run_server(
     let (mut child, addr, _lines) = match start_server(env, server, server_cpu, upstream) {
         Ok(s) => s,
         Err(e) => {
-            let note = format!("{}: cannot start ({e}); skipped in the {pass} pass.", server.name);
+            let note = format!(
+                "{}: cannot start ({e}); skipped in the {pass} pass.",
+                server.name
+            );
             eprintln!("bench: {note}");
             notes.push(note);
             return Ok(());
         }
     };
     for &scenario in scenarios {
-        match measure(
-            env,
-            child.id(),
-            &addr,
-            scenario,
-            client_cpu,
-            count_syscalls,
-        ) {
+        match measure(env, child.id(), &addr, scenario, client_cpu, count_syscalls) {
             Ok(sample) => results
                 .entry((pass, server.name.clone(), scenario))
                 .or_default()
                 .push(sample),
             Err(e) => {
-                let note = format!("{} / {} ({pass}): failed: {e}", server.name, scenario.label());
+                let note = format!(
+                    "{} / {} ({pass}): failed: {e}",
+                    server.name,
+                    scenario.label()
+                );
                 eprintln!("bench: {note}");
                 notes.push(note);
             }
@@ -723,10 +726,10 @@ fn measure(
             (true, Some(kind)) => Some(start_counter(kind, server_pid)?),
             _ => None,
         };
-        let cpu0 = tree_cpu_ns(server_pid);
+        let cpu0 = tree_cpu(server_pid);
         send_line(&mut stdin, "go")?;
         let line = wait_line(&rx, "result ", Duration::from_secs(300));
-        let cpu1 = tree_cpu_ns(server_pid);
+        let cpu1 = tree_cpu(server_pid);
         let syscalls = counter.as_mut().map(stop_counter).transpose()?;
         let line = line?;
         let field = |k: &str| -> f64 {
@@ -739,7 +742,7 @@ fn measure(
             Scenario::Pingpong(_) => (field("rtt_per_s"), field(units_name)),
             Scenario::Bulk(..) => (field("mib_per_s"), field(units_name) / (1024.0 * 1024.0)),
         };
-        let cpu = cpu1.saturating_sub(cpu0) as f64;
+        let cpu = cpu_delta(&cpu0, &cpu1) as f64;
         Ok(Sample {
             rate,
             p50_us: field("p50_us"),
@@ -787,7 +790,11 @@ fn process_tree(pid: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
@@ -801,7 +808,12 @@ fn process_tree(pid: u32) -> Vec<u32> {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     tree
@@ -813,37 +825,55 @@ fn stat_fields(stat: &str) -> Option<Vec<&str>> {
     Some(rest.split_whitespace().collect())
 }
 
-/// CPU time (ns) of a process tree: per-thread schedstat, or /proc/PID/stat
-/// utime+stime (10 ms ticks) where schedstat is missing.
-fn tree_cpu_ns(pid: u32) -> u64 {
-    process_tree(pid).into_iter().map(process_cpu_ns).sum()
-}
+/// CPU time (ns) of every thread of a process tree, by (pid, tid): from
+/// per-thread schedstat, or /proc/PID/stat utime+stime (10 ms ticks) where
+/// schedstat is missing.
+type CpuSnapshot = BTreeMap<(u32, u32), u64>;
 
-fn process_cpu_ns(pid: u32) -> u64 {
-    let mut total = 0u64;
-    let mut found = false;
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                if let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
-                    total += ns;
-                    found = true;
+fn tree_cpu(pid: u32) -> CpuSnapshot {
+    let mut snap = CpuSnapshot::new();
+    for p in process_tree(pid) {
+        let mut found = false;
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                    if let Some(ns) = s
+                        .split_whitespace()
+                        .next()
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        snap.insert((p, tid), ns);
+                        found = true;
+                    }
                 }
             }
         }
+        if !found {
+            // utime + stime in clock ticks (fields 14 and 15; 12 and 13 after comm)
+            let ticks = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let f = stat_fields(&s)?;
+                    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+                })
+                .unwrap_or(0);
+            snap.insert((p, 0), ticks * 10_000_000);
+        }
     }
-    if found {
-        return total;
-    }
-    // fallback: utime + stime in clock ticks (fields 14 and 15; 12 and 13 after comm)
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let f = stat_fields(&s)?;
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    ticks * 10_000_000
+    snap
+}
+
+/// CPU time spent between two snapshots by the threads alive at the second
+/// (a thread that ended in between, e.g. one of a previous run's
+/// connections, must not make the sum go down).
+fn cpu_delta(before: &CpuSnapshot, after: &CpuSnapshot) -> u64 {
+    after
+        .iter()
+        .map(|(k, ns)| ns.saturating_sub(before.get(k).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// A running syscall counter attached to the server's process tree.
@@ -855,7 +885,10 @@ struct Counter {
 
 fn start_counter(kind: SyscallCounter, pid: u32) -> io::Result<Counter> {
     let pids: Vec<String> = process_tree(pid).iter().map(|p| p.to_string()).collect();
-    let out = std::env::temp_dir().join(format!("selectloop-bench-syscalls-{}.txt", std::process::id()));
+    let out = std::env::temp_dir().join(format!(
+        "selectloop-bench-syscalls-{}.txt",
+        std::process::id()
+    ));
     let mut cmd = match kind {
         SyscallCounter::Perf => {
             let mut c = Command::new("perf");
@@ -973,7 +1006,7 @@ fn fmt_num(x: f64) -> String {
         let bytes: Vec<char> = s.chars().collect();
         let mut out = String::new();
         for (i, c) in bytes.iter().enumerate() {
-            if i > 0 && (bytes.len() - i) % 3 == 0 {
+            if i > 0 && (bytes.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(*c);
@@ -1049,13 +1082,19 @@ fn render_markdown(
             let _ = write!(
                 row,
                 " {} |",
-                cell(med(results, "timing", &s.name, sc, rate), med(results, "timing", REF, sc, rate))
+                cell(
+                    med(results, "timing", &s.name, sc, rate),
+                    med(results, "timing", REF, sc, rate)
+                )
             );
         }
         let _ = writeln!(md, "{row}");
     }
 
-    let _ = writeln!(md, "\n## Pingpong 64 B: latency p50 / p99, µs (lower is better)\n");
+    let _ = writeln!(
+        md,
+        "\n## Pingpong 64 B: latency p50 / p99, µs (lower is better)\n"
+    );
     let _ = writeln!(md, "{head}\n{sep}");
     for s in servers {
         let mut row = format!("| {} |", s.name);
@@ -1088,7 +1127,10 @@ fn render_markdown(
             let _ = write!(
                 row,
                 " {} | {} |",
-                cell(med(results, "timing", &s.name, sc, rate), med(results, "timing", REF, sc, rate)),
+                cell(
+                    med(results, "timing", &s.name, sc, rate),
+                    med(results, "timing", REF, sc, rate)
+                ),
                 cell(
                     med(results, "timing", &s.name, sc, cpu).map(|x| x / 1e6),
                     med(results, "timing", REF, sc, cpu).map(|x| x / 1e6)
@@ -1098,7 +1140,10 @@ fn render_markdown(
         let _ = writeln!(md, "{row}");
     }
 
-    let _ = writeln!(md, "\n## Cost per round trip (pingpong 64 B; lower is better)\n");
+    let _ = writeln!(
+        md,
+        "\n## Cost per round trip (pingpong 64 B; lower is better)\n"
+    );
     let _ = writeln!(
         md,
         "Server CPU µs per round trip with server and client pinned to one CPU; \
@@ -1200,10 +1245,18 @@ fn render_markdown(
         };
         let _ = writeln!(rows, "| {what} | {measured} | {verdict} |");
     };
-    let get_cost = |server: &str, n: usize| med(results, "cost", server, Scenario::Pingpong(n), cpu);
-    for (backend, floor) in [("selectloop poll", "floor poll(2)"), ("selectloop select", "floor select(2)")] {
+    let get_cost =
+        |server: &str, n: usize| med(results, "cost", server, Scenario::Pingpong(n), cpu);
+    for (backend, floor) in [
+        ("selectloop poll", "floor poll(2)"),
+        ("selectloop select", "floor select(2)"),
+    ] {
         for n in [1, 10] {
-            let (b, f, m) = (get_cost(backend, n), get_cost(floor, n), get_cost("mio (epoll)", n));
+            let (b, f, m) = (
+                get_cost(backend, n),
+                get_cost(floor, n),
+                get_cost("mio (epoll)", n),
+            );
             if let (Some(b), Some(f)) = (b, f) {
                 let ratio = b / f;
                 target(
@@ -1213,7 +1266,12 @@ fn render_markdown(
                     format!("by {:.1} %", (ratio / 1.05 - 1.0) * 100.0),
                 );
             } else {
-                target(format!("CPU/rt, {n} conn: {backend} ≤ 1.05 × {floor}"), "–".into(), None, String::new());
+                target(
+                    format!("CPU/rt, {n} conn: {backend} ≤ 1.05 × {floor}"),
+                    "–".into(),
+                    None,
+                    String::new(),
+                );
             }
             if let (Some(b), Some(m)) = (b, m) {
                 target(
@@ -1241,8 +1299,14 @@ fn render_markdown(
             format!("syscalls/rt at 100 conn: {backend} ≤ 2.1"),
             s.map(|s| format!("{s:.2}")).unwrap_or_else(|| "–".into()),
             s.map(|s| s <= 2.1),
-            s.map(|s| format!("by {:.2} syscalls ({:.0} %)", s - 2.1, (s / 2.1 - 1.0) * 100.0))
-                .unwrap_or_default(),
+            s.map(|s| {
+                format!(
+                    "by {:.2} syscalls ({:.0} %)",
+                    s - 2.1,
+                    (s / 2.1 - 1.0) * 100.0
+                )
+            })
+            .unwrap_or_default(),
         );
     }
     for &(n, m) in bulk {
@@ -1278,7 +1342,12 @@ fn render_markdown(
             if let (Some(pc), Some(sc_)) = (pc, sc_) {
                 target(
                     format!("forwarder bulk {n} × {m} MiB: CPU/MiB ≤ socat / 3"),
-                    format!("{:.3} vs {:.3} ms/MiB = {:.2}×", pc / 1e6, sc_ / 1e6, pc / sc_),
+                    format!(
+                        "{:.3} vs {:.3} ms/MiB = {:.2}×",
+                        pc / 1e6,
+                        sc_ / 1e6,
+                        pc / sc_
+                    ),
                     Some(pc * 3.0 <= sc_),
                     format!("by {:.0} %", (pc * 3.0 / sc_ - 1.0) * 100.0),
                 );
@@ -1327,8 +1396,10 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             let pts = PINGPONG
                 .iter()
                 .filter_map(|&n| {
-                    med(results, "timing", &s.name, Scenario::Pingpong(n), |x| x.rate)
-                        .map(|v| (n, v))
+                    med(results, "timing", &s.name, Scenario::Pingpong(n), |x| {
+                        x.rate
+                    })
+                    .map(|v| (n, v))
                 })
                 .collect();
             (s.name.clone(), pts)
