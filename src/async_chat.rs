@@ -296,9 +296,12 @@ enum Outgoing {
 pub struct AsyncChat {
     inner: Dispatcher,
     terminator: Terminator,
-    /// Input read and not yet processed: between reads, at most a partial
-    /// terminator.
+    /// The read buffer. Only `..ac_in_len` is input; between reads that is
+    /// at most a partial terminator. The rest is initialized space for the
+    /// next `recv`, kept so that reads neither allocate nor zero memory.
     ac_in_buffer: Vec<u8>,
+    /// Bytes of `ac_in_buffer` read and not yet processed.
+    ac_in_len: usize,
     /// Where the default `collect_incoming_data` accumulates.
     incoming: Vec<u8>,
     producer_fifo: VecDeque<Outgoing>,
@@ -335,6 +338,7 @@ impl AsyncChat {
             inner,
             terminator: Terminator::None,
             ac_in_buffer: Vec::new(),
+            ac_in_len: 0,
             incoming: Vec::new(),
             producer_fifo: VecDeque::new(),
             ac_in_buffer_size: DEFAULT_AC_IN_BUFFER_SIZE,
@@ -597,7 +601,7 @@ impl AsyncChat {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn discard_buffers(&mut self) {
-        self.ac_in_buffer.clear();
+        self.ac_in_len = 0;
         self.incoming.clear();
         self.producer_fifo.clear();
         self.close_reached = false;
@@ -713,16 +717,17 @@ impl AsyncChat {
         handler: &mut H,
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
-        // The unprocessed input (at most a partial terminator) is taken out
-        // of `self`, so that slices of it can be handed to the hooks along
-        // with `&mut self`; it goes back (with its capacity) at the end.
+        // The buffer is taken out of `self`, so that slices of it can be
+        // handed to the hooks along with `&mut self`; it goes back at the end.
         let mut buf = std::mem::take(&mut self.ac_in_buffer);
-        let old = buf.len();
-        buf.resize(old + self.ac_in_buffer_size, 0);
-        let n = match self.inner.recv(&mut buf[old..]) {
+        let old = self.ac_in_len;
+        let want = old + self.ac_in_buffer_size;
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let n = match self.inner.recv(&mut buf[old..want]) {
             Ok(n) => n,
             Err(e) => {
-                buf.truncate(old);
                 self.ac_in_buffer = buf;
                 // A spurious wake-up (another reader got there first):
                 // asynchat ignores BlockingIOError.
@@ -732,14 +737,16 @@ impl AsyncChat {
                 return Err(e);
             }
         };
-        buf.truncate(old + n);
+        let end = old + n;
         self.discarded = false;
         let mut pos = 0;
-        let result = self.scan(&buf, &mut pos, handler, cx);
+        let result = self.scan(&buf[..end], &mut pos, handler, cx);
         if self.discarded || self.inner.is_closed() || self.overflowed {
-            buf.clear();
+            self.ac_in_len = 0;
         } else {
-            buf.drain(..pos);
+            // Keep the unprocessed tail (a partial terminator) at the front.
+            buf.copy_within(pos..end, 0);
+            self.ac_in_len = end - pos;
         }
         self.ac_in_buffer = buf;
         result

@@ -14,7 +14,7 @@ use selectloop::{
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -398,7 +398,8 @@ fn push_takes_any_byte_slice() {
         let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
             let data: &[u8] = b"bytes\n";
             ch.push(data);
-            ch.push(&data.to_vec());
+            let owned: Vec<u8> = data.to_vec();
+            ch.push(&owned);
             ch.push(String::from("bytes\n").as_bytes());
             ch.push(b"");
             ch.push(SERVER_QUIT);
