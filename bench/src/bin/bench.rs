@@ -15,7 +15,8 @@
 //!
 //! 1. **timing** (`--pin`, default `split`: server on CPU 0, client on CPU 1):
 //!    pingpong 64 B with 1, 10, 100, 1,000 connections, bulk 1 × 64 MiB and
-//!    10 × 16 MiB; round trips/s, p50/p99, MiB/s, server CPU per MiB.
+//!    10 × 16 MiB, and last pingpong with 2,000 connections (past select's
+//!    FD_SETSIZE: where select stops); round trips/s, p50/p99, MiB/s, server CPU per MiB.
 //! 2. **cost** (server and client pinned to the same CPU, so the machine is
 //!    the bottleneck): server CPU time per round trip, pingpong 64 B with 1
 //!    and 10 connections.
@@ -112,7 +113,9 @@ impl Scenario {
     }
 }
 
-const PINGPONG: [usize; 4] = [1, 10, 100, 1000];
+/// Pingpong connection counts. 2,000 is past select(2)'s FD_SETSIZE (1024):
+/// the select servers fail it, which is the point where select stops.
+const PINGPONG: [usize; 5] = [1, 10, 100, 1000, 2000];
 const BULK: [(usize, u64); 2] = [(1, 64), (10, 16)];
 
 /// How to start one server.
@@ -270,8 +273,19 @@ fn run(args: &Args) -> io::Result<()> {
     let mut results: Results = BTreeMap::new();
 
     // Pass 1: timing.
-    let mut timing: Vec<Scenario> = PINGPONG.iter().map(|&n| Scenario::Pingpong(n)).collect();
+    // 2,000 connections last: a select server may die of it (Python's does)
+    let mut timing: Vec<Scenario> = PINGPONG
+        .iter()
+        .filter(|&&n| n <= 1000)
+        .map(|&n| Scenario::Pingpong(n))
+        .collect();
     timing.extend(bulk.iter().map(|&(n, m)| Scenario::Bulk(n, m)));
+    timing.extend(
+        PINGPONG
+            .iter()
+            .filter(|&&n| n > 1000)
+            .map(|&n| Scenario::Pingpong(n)),
+    );
     for round in 0..rounds {
         for server in rotated(&servers, round) {
             eprintln!(
@@ -659,18 +673,19 @@ fn run_server(
                 .or_default()
                 .push(sample),
             Err(e) => {
-                let note = format!(
-                    "{} / {} ({pass}): failed: {e}",
-                    server.name,
-                    scenario.label()
-                );
-                eprintln!("bench: {note}");
-                notes.push(note);
+                let key = format!("{} / {} ({pass}): failed", server.name, scenario.label());
+                eprintln!("bench: {key}: {e}");
+                // one note per server and scenario, however many rounds failed
+                if !notes.iter().any(|n| n.starts_with(&key)) {
+                    notes.push(format!("{key}: {e}"));
+                }
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let note = format!("{}: exited ({status}) during the {pass} pass.", server.name);
-            notes.push(note);
+            let note = format!("{}: exited ({status}) during the {pass} pass", server.name);
+            if !notes.iter().any(|n| n.starts_with(&note)) {
+                notes.push(format!("{note}, after {}.", scenario.label()));
+            }
             return Ok(());
         }
     }
@@ -774,7 +789,12 @@ fn measure(
             if let Some(mut err) = stderr {
                 let _ = io::Read::read_to_string(&mut err, &mut msg);
             }
-            Err(io::Error::other(format!("{e} {}", msg.trim())))
+            let msg = msg.trim().trim_start_matches("error: loadgen: ");
+            if msg.is_empty() {
+                Err(e)
+            } else {
+                Err(io::Error::other(format!("loadgen: {msg}")))
+            }
         }
     }
 }
@@ -1016,6 +1036,15 @@ fn fmt_num(x: f64) -> String {
         format!("{x:.1}")
     } else {
         format!("{x:.2}")
+    }
+}
+
+/// An integer with thousands separators.
+fn fmt_int(x: f64) -> String {
+    if x >= 100.0 {
+        fmt_num(x)
+    } else {
+        format!("{x:.0}")
     }
 }
 
@@ -1436,7 +1465,7 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             W - R,
             L - 6.0,
             y + 4.0,
-            fmt_num(v)
+            fmt_int(v)
         );
         v += step;
     }
@@ -1447,7 +1476,7 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             H - B,
             H - B + 18.0,
-            fmt_num(n as f64)
+            fmt_int(n as f64)
         );
     }
     let _ = writeln!(
