@@ -334,11 +334,12 @@ fn run(args: &Args) -> io::Result<()> {
             secs: (secs / 2.0).max(0.3),
             ..env_clone(&env)
         };
-        let sys = [
+        let mut sys = vec![
             Scenario::Pingpong(1),
             Scenario::Pingpong(10),
             Scenario::Pingpong(100),
         ];
+        sys.extend(bulk.iter().map(|&(n, m)| Scenario::Bulk(n, m)));
         for server in &servers {
             eprintln!("bench: syscall pass: {}", server.name);
             run_server(
@@ -1141,12 +1142,15 @@ fn render_markdown(
         let _ = writeln!(md, "{row}");
     }
 
-    let _ = writeln!(md, "\n## Bulk echo: MiB/s and server CPU ms per MiB\n");
+    let _ = writeln!(
+        md,
+        "\n## Bulk echo: MiB/s, server CPU ms per MiB, server syscalls per MiB\n"
+    );
     let mut head = String::from("| server |");
     let mut sep = String::from("|---|");
     for (n, m) in bulk {
-        let _ = write!(head, " {n} × {m} MiB, MiB/s | CPU ms/MiB |");
-        sep.push_str("---:|---:|");
+        let _ = write!(head, " {n} × {m} MiB, MiB/s | CPU ms/MiB | syscalls/MiB |");
+        sep.push_str("---:|---:|---:|");
     }
     let _ = writeln!(md, "{head}\n{sep}");
     for s in servers {
@@ -1164,6 +1168,13 @@ fn render_markdown(
                     med(results, "timing", &s.name, sc, cpu).map(|x| x / 1e6),
                     med(results, "timing", REF, sc, cpu).map(|x| x / 1e6)
                 )
+            );
+            let _ = write!(
+                row,
+                " {} |",
+                med(results, "syscalls", &s.name, sc, sys)
+                    .map(fmt_num)
+                    .unwrap_or_else(|| "–".into())
             );
         }
         let _ = writeln!(md, "{row}");
