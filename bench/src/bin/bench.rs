@@ -68,6 +68,10 @@ struct Args {
     /// Do not run `cargo build` for the crate's examples
     #[arg(long)]
     no_build: bool,
+    /// Skip the `perf record` profiles of the crate's poll backend and the
+    /// poll floor (written to the end of the results)
+    #[arg(long)]
+    no_profile: bool,
     /// Only the servers whose name contains this (repeatable)
     #[arg(long)]
     only: Vec<String>,
@@ -410,6 +414,41 @@ fn run(args: &Args) -> io::Result<()> {
         notes.push("port_forwarder select: no 1,000-connection run (2,000 fds exceed select's FD_SETSIZE of 1024; the poll backend has no such limit).".into());
     }
 
+    // Pass 5: where the time goes, perf record of the poll backend and floor.
+    let mut profiles = String::new();
+    if !args.no_profile && env.syscall_counter == Some(SyscallCounter::Perf) {
+        let profiled: Vec<&ServerSpec> = servers
+            .iter()
+            .filter(|s| s.name == REF || s.name == "floor poll(2)")
+            .collect();
+        let scen = [
+            (Scenario::Pingpong(1), Pin::Same),
+            (Scenario::Bulk(bulk[0].0, bulk[0].1), args.pin),
+        ];
+        for (scenario, pin) in scen {
+            for server in &profiled {
+                eprintln!("bench: profile: {} / {}", server.name, scenario.label());
+                match profile(&env, server, scenario, pin) {
+                    Ok(text) => {
+                        let _ = writeln!(
+                            profiles,
+                            "\n### {} / {} ({})\n\n```text\n{}```",
+                            server.name,
+                            scenario.label(),
+                            match pin {
+                                Pin::Same => "server and client on one CPU",
+                                Pin::Split => "server on CPU 0, client on CPU 1",
+                                Pin::None => "not pinned",
+                            },
+                            text
+                        );
+                    }
+                    Err(e) => notes.push(format!("profile of {}: {e}", server.name)),
+                }
+            }
+        }
+    }
+
     let elapsed = started.elapsed().as_secs_f64();
     let machine = machine_description();
     let command = if args.quick {
@@ -431,6 +470,14 @@ fn run(args: &Args) -> io::Result<()> {
         secs,
         elapsed,
     );
+    let md = if profiles.is_empty() {
+        md
+    } else {
+        format!(
+            "{md}\n## Where the time goes\n\n`perf record -g -p SERVER` during one run; the share of the \
+             server's samples by binary, then its hottest symbols (`perf report --no-children --sort dso,sym`).\n{profiles}"
+        )
+    };
     print!("{md}");
     let out = args
         .out
@@ -895,6 +942,47 @@ fn cpu_delta(before: &CpuSnapshot, after: &CpuSnapshot) -> u64 {
         .iter()
         .map(|(k, ns)| ns.saturating_sub(before.get(k).copied().unwrap_or(0)))
         .sum()
+}
+
+/// `perf record` of one server during one scenario; returns the top of
+/// `perf report` (share by binary, then by symbol).
+fn profile(env: &Env, server: &ServerSpec, scenario: Scenario, pin: Pin) -> io::Result<String> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let (server_cpu, client_cpu) = pin.cpus();
+    let (mut child, addr, _lines) = start_server(env, server, server_cpu, None)?;
+    let data =
+        std::env::temp_dir().join(format!("selectloop-bench-perf-{}.data", std::process::id()));
+    let mut perf = Command::new("perf")
+        .args(["record", "-F", "2999", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &child.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let measured = measure(env, child.id(), &addr, scenario, client_cpu, false);
+    let _ = kill(Pid::from_raw(perf.id() as i32), Signal::SIGINT);
+    let _ = perf.wait();
+    stop(&mut child);
+    measured?;
+    let report = |sort: &str, lines: usize| -> io::Result<String> {
+        let out = Command::new("perf")
+            .args(["report", "-i"])
+            .arg(&data)
+            .args(["--no-children", "--stdio", "-g", "none", "--sort", sort])
+            .stderr(Stdio::null())
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('%'))
+            .take(lines)
+            .map(|l| format!("{}\n", l.trim_end()))
+            .collect())
+    };
+    let text = format!("{}\n{}", report("dso", 4)?, report("dso,sym", 16)?);
+    let _ = std::fs::remove_file(&data);
+    Ok(text)
 }
 
 /// A running syscall counter attached to the server's process tree.
