@@ -428,7 +428,7 @@ fn run(args: &Args) -> io::Result<()> {
         for (scenario, pin) in scen {
             for server in &profiled {
                 eprintln!("bench: profile: {} / {}", server.name, scenario.label());
-                match profile(&env, server, scenario, pin) {
+                match profile(&env, server, scenario, pin, None) {
                     Ok(text) => {
                         let _ = writeln!(
                             profiles,
@@ -445,6 +445,30 @@ fn run(args: &Args) -> io::Result<()> {
                     }
                     Err(e) => notes.push(format!("profile of {}: {e}", server.name)),
                 }
+            }
+        }
+        if let Some(fwd) = forwarders.iter().find(|f| f.name == "port_forwarder poll") {
+            let scenario = Scenario::Bulk(bulk[0].0, bulk[0].1);
+            eprintln!("bench: profile: {} / {}", fwd.name, scenario.label());
+            let upstream_spec = spec("echo upstream", &echo_server, &["--poll"]);
+            let profiled = start_server(&env, &upstream_spec, None, None).and_then(
+                |(mut upstream, upstream_addr, _)| {
+                    let r = profile(&env, fwd, scenario, args.pin, Some(&upstream_addr));
+                    stop(&mut upstream);
+                    r
+                },
+            );
+            match profiled {
+                Ok(text) => {
+                    let _ = writeln!(
+                        profiles,
+                        "\n### {} / {} (forwarding to `echo_server --poll`)\n\n```text\n{}```",
+                        fwd.name,
+                        scenario.label(),
+                        text
+                    );
+                }
+                Err(e) => notes.push(format!("profile of {}: {e}", fwd.name)),
             }
         }
     }
@@ -946,11 +970,17 @@ fn cpu_delta(before: &CpuSnapshot, after: &CpuSnapshot) -> u64 {
 
 /// `perf record` of one server during one scenario; returns the top of
 /// `perf report` (share by binary, then by symbol).
-fn profile(env: &Env, server: &ServerSpec, scenario: Scenario, pin: Pin) -> io::Result<String> {
+fn profile(
+    env: &Env,
+    server: &ServerSpec,
+    scenario: Scenario,
+    pin: Pin,
+    upstream: Option<&str>,
+) -> io::Result<String> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let (server_cpu, client_cpu) = pin.cpus();
-    let (mut child, addr, _lines) = start_server(env, server, server_cpu, None)?;
+    let (mut child, addr, _lines) = start_server(env, server, server_cpu, upstream)?;
     let data =
         std::env::temp_dir().join(format!("selectloop-bench-perf-{}.data", std::process::id()));
     let mut perf = Command::new("perf")
@@ -1178,6 +1208,33 @@ fn render_markdown(
          Cost pass: server and client on one CPU, median of {cost_rounds} rounds. \
          Every ratio is to `{REF}` (the crate's poll backend).\n"
     );
+    // how much the rounds disagreed: the noise floor of every comparison
+    let spread = |pass: &str, f: fn(&Sample) -> f64| -> Option<f64> {
+        median(
+            results
+                .iter()
+                .filter(|((p, _, _), v)| *p == pass && v.len() > 1)
+                .filter_map(|(_, v)| {
+                    let xs: Vec<f64> = v.iter().map(f).collect();
+                    let m = median(xs.clone())?;
+                    let (lo, hi) = xs
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                    (m > 0.0).then(|| (hi - lo) / m * 100.0)
+                })
+                .collect(),
+        )
+    };
+    if let (Some(t), Some(c)) = (
+        spread("timing", |s| s.rate),
+        spread("cost", |s| s.cpu_ns_per_unit),
+    ) {
+        let _ = writeln!(
+            md,
+            "Noise: the rounds of one server and scenario differ by a median of {t:.0} % (max − min over median) \
+             in the timing pass and {c:.1} % in the cost pass; differences smaller than that are not significant.\n"
+        );
+    }
     let rate = |s: &Sample| s.rate;
     let p99 = |s: &Sample| s.p99_us;
     let p50 = |s: &Sample| s.p50_us;
