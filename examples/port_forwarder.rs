@@ -121,7 +121,7 @@ struct Args {
 /// many bytes or more.
 const LIMIT: usize = 256 * 1024;
 
-/// How much one `recv` reads (the original's `recv(4096)`).
+/// How much one `recv` reads (the original reads 4096 bytes at a time).
 const CHUNK: usize = 16 * 1024;
 
 /// What the two halves of one forwarded connection share.
