@@ -236,9 +236,10 @@ impl Handler for Receiver {
         ch.close();
         let mut pipe = self.pipe.borrow_mut();
         pipe.client_closed = true;
-        pipe.remote_to_client.clear(); // nobody left to deliver it to
-                                       // `self.sender.close()`, unless it still has bytes to deliver: then
-                                       // it closes itself once they are sent.
+        // Nobody is left to deliver the remote's bytes to.
+        pipe.remote_to_client.clear();
+        // `self.sender.close()`, unless it still has bytes to deliver: then
+        // it closes itself once they are sent.
         if let Some(sender) = self.sender {
             if pipe.client_to_remote.is_empty() {
                 cx.close(sender);
@@ -306,8 +307,9 @@ impl Handler for Sender {
         ch.close();
         let mut pipe = self.pipe.borrow_mut();
         pipe.remote_closed = true;
-        pipe.client_to_remote.clear(); // nobody left to deliver it to
-                                       // `self.receiver.close()`, once it has delivered what is pending.
+        // Nobody is left to deliver the client's bytes to.
+        pipe.client_to_remote.clear();
+        // `self.receiver.close()`, once it has delivered what is pending.
         if pipe.remote_to_client.is_empty() {
             cx.close(self.receiver);
         }
