@@ -214,6 +214,12 @@ fn main() {
     let args = Args::parse();
     let event_loop = args.backend.start();
 
+    // Signals first: once `listening on` is out, a SIGTERM must find its
+    // handler in place.
+    let mut map = Map::new();
+    if let Err(e) = common::exit_on_signals(&mut map) {
+        common::fail(format_args!("cannot install signal handlers: {e}"));
+    }
     let listen = || -> io::Result<Dispatcher> {
         let mut server = Dispatcher::create_socket(Domain::for_address(args.bind), Type::STREAM)?;
         server.set_reuse_addr()?;
@@ -227,16 +233,12 @@ fn main() {
         common::announce_listening(DisplayAddr(addr));
     }
 
-    let mut map = Map::new();
     map.add(
         server,
         ChatServer {
             room: Rc::new(RefCell::new(Room::default())),
         },
     );
-    if let Err(e) = common::exit_on_signals(&mut map) {
-        common::fail(format_args!("cannot install signal handlers: {e}"));
-    }
     // Python: asyncore.loop()
     if let Err(e) = event_loop.run(&mut map) {
         common::fail(format_args!("event loop failed: {e}"));

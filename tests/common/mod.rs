@@ -226,7 +226,10 @@ pub fn run(name: &str, args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<u8>, Str
 pub fn assert_bad_args(name: &str, args: &[&str], mentions: &str) {
     let (status, _out, err) = run(name, args, b"");
     assert_eq!(status.code(), Some(2), "{name} {args:?}: stderr:\n{err}");
-    assert!(!err.contains("panicked"), "{name} {args:?} panicked:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "{name} {args:?} panicked:\n{err}"
+    );
     let first = err.lines().next().unwrap_or("");
     assert!(
         first.contains(mentions),
