@@ -41,10 +41,10 @@
 //!   cannot make this process grow.
 //! * Regular files work too: select(2) and poll(2) always call a regular
 //!   file ready, and `read` returning 0 is its end.
-//! * On poll(2), a pipe whose writer is gone reports `POLLHUP` even while
-//!   data is still in it, and asyncore's rule turns `POLLHUP` into
-//!   `handle_close`. So `handle_close` here first drains what is left in the
-//!   pipe (at most the pipe's capacity), instead of dropping it.
+//! * On poll(2), a pipe whose writer is gone reports `POLLIN|POLLHUP` while
+//!   data is still in it. asyncore's rule turns that `POLLHUP` into
+//!   `handle_close` after one read, dropping the rest; this crate's loop
+//!   keeps reading until `recv` returns 0, so the last bytes arrive too.
 //!
 //! Exit status: 0 once all of the input is written; 1 (with a one-line
 //! error) if stdin cannot be read or stdout stops taking bytes.
@@ -111,24 +111,11 @@ impl Handler for Input {
         Ok(())
     }
 
-    /// End of input: `recv` returned 0, or poll(2) said `POLLHUP` (the
-    /// writer is gone, but what it wrote may still be in the pipe).
+    /// End of input: `recv` returned 0. (On poll(2) a pipe whose writer is
+    /// gone says `POLLIN|POLLHUP` while data is still in it; the loop keeps
+    /// calling `handle_read` until it is drained, so nothing is lost here.)
     fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        let mut shared = self.shared.borrow_mut();
-        let mut chunk = [0u8; CHUNK];
-        while !shared.eof {
-            match ch.recv(&mut chunk) {
-                Ok(0) => shared.eof = true,
-                Ok(n) => shared.data.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Not a pipe whose writer left after all: nothing more to read.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => shared.eof = true,
-                Err(e) => {
-                    shared.failed = Some(format!("cannot read stdin: {e}"));
-                    shared.eof = true;
-                }
-            }
-        }
+        self.shared.borrow_mut().eof = true;
         ch.close();
         Ok(())
     }

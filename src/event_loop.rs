@@ -204,7 +204,8 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
 /// `writable()` (or connecting) and not accepting; a channel that asks for
 /// nothing is left out of the array (so its `POLLHUP` cannot spin the loop).
 /// `POLLIN` is a read event, `POLLOUT` a write event, `POLLPRI` an expt event,
-/// `POLLHUP`/`POLLERR` lead to `handle_close`, and `POLLNVAL` (the fd was
+/// `POLLHUP`/`POLLERR` lead to `handle_close` (after the data left is read,
+/// when `POLLIN` came with them), and `POLLNVAL` (the fd was
 /// closed behind the channel's back) to `handle_error` and removal.
 pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;

@@ -137,7 +137,7 @@
 //! | | select(2) | poll(2) |
 //! |---|---|---|
 //! | fds it can watch | only `0..FD_SETSIZE` (1024 on Linux); a larger fd is undefined behaviour in C and a panic in nix. Here: [`sys::FdSetSizeError`], delivered to that channel's `handle_error` only | any fd |
-//! | hang-up, error | only as "readable" (then `recv` returns 0 or fails) | `POLLHUP` and `POLLERR`, reported even if not asked for: the loop calls `handle_close` |
+//! | hang-up, error | only as "readable" (then `recv` returns 0 or fails) | `POLLHUP` and `POLLERR`, reported even if not asked for: the loop calls `handle_close`, or, if `POLLIN` came too, lets `handle_read` drain what is left first |
 //! | fd closed while watched | the whole call fails with `EBADF` | that entry gets `POLLNVAL`, on every call: a spin, unless handled. Here: the channel gets `handle_error` and is removed, on both backends |
 //! | urgent data | the except set | `POLLPRI`; both become `handle_expt` |
 //! | cost per call | proportional to the *highest* fd (bitmaps up to it are copied and scanned both ways) | proportional to the *number* of fds watched |
@@ -171,7 +171,8 @@
 //! | writable / `POLLOUT` | connected | `handle_write` |
 //! | except set / `POLLPRI` | `SO_ERROR` set | `handle_close` |
 //! | except set / `POLLPRI` | otherwise | `handle_expt` |
-//! | `POLLHUP`, `POLLERR` | | `handle_close` |
+//! | `POLLHUP`, `POLLERR` | with `POLLIN` | `handle_read` only: the data left is read first, and `recv` returning 0 is the close |
+//! | `POLLHUP`, `POLLERR` | without `POLLIN` | `handle_close` |
 //!
 //! A handler returns `io::Result<()>`. An error that means "the peer is
 //! gone" (`ECONNRESET`, `EPIPE`, ... [`DISCONNECTED`]) leads to

@@ -13,7 +13,8 @@
 //! | write (`POLLOUT`) | otherwise | `handle_write` |
 //! | except set (`POLLPRI`) | `SO_ERROR` set | `handle_close` |
 //! | except set (`POLLPRI`) | otherwise | `handle_expt` |
-//! | `POLLHUP`, `POLLERR` | | `handle_close` |
+//! | `POLLHUP`, `POLLERR` without `POLLIN` | | `handle_close` |
+//! | `POLLHUP`, `POLLERR` with `POLLIN` | | `handle_read` only: data may be left to read; `recv` returns 0 (or the error) at the end, and that is the close |
 //! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
 //! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]) |
 //!
@@ -113,6 +114,15 @@ fn readwrite(
                 return;
             }
         }
+    }
+    // With POLLIN, a hang-up is left to the read: the peer may have written
+    // more than one `recv` takes before it went (a pipe whose writer exited,
+    // a Unix socket after `shutdown`), and asyncore's close-at-once loses
+    // that tail. `recv` drains it over the next passes, returns 0 at the
+    // end, and that is the close. Without POLLIN there is nothing to read:
+    // close now.
+    if flags.intersects(PollFlags::POLLIN) {
+        return;
     }
     if flags.intersects(PollFlags::POLLHUP) {
         step(ch, fd, Hook::Close, "POLLHUP", cx);
@@ -358,11 +368,20 @@ mod tests {
 
     #[test]
     fn exit_stops_the_rest_of_the_pass() {
-        let all = PollFlags::POLLIN | PollFlags::POLLOUT | PollFlags::POLLPRI | PollFlags::POLLHUP;
-        assert_eq!(
-            deliver(all, false, false),
-            ["read", "write", "expt", "closed"]
-        );
+        let all = PollFlags::POLLOUT | PollFlags::POLLPRI | PollFlags::POLLHUP;
+        assert_eq!(deliver(all, false, false), ["write", "expt", "closed"]);
+        assert_eq!(deliver(all, false, true), ["write"]);
+        let all = PollFlags::POLLIN | PollFlags::POLLOUT | PollFlags::POLLPRI;
+        assert_eq!(deliver(all, false, false), ["read", "write", "expt"]);
         assert_eq!(deliver(all, false, true), ["read"]);
+    }
+
+    /// Unlike asyncore, a hang-up that comes with data is not a close yet:
+    /// the data is read first, and `recv` returning 0 closes.
+    #[test]
+    fn hangup_with_data_reads_instead_of_closing() {
+        for hup in [PollFlags::POLLHUP, PollFlags::POLLERR] {
+            assert_eq!(deliver(PollFlags::POLLIN | hup, false, false), ["read"]);
+        }
     }
 }

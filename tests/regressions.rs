@@ -742,6 +742,55 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
     }
 }
 
+/// asyncore calls handle_close on POLLHUP right after one handle_read: a
+/// pipe or Unix socket whose writer left more than one `recv` in the
+/// buffer loses the rest. Here every byte is read before handle_close, on
+/// both backends, for a pipe and a Unix stream socket.
+#[test]
+fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
+    const SENT: usize = 48 * 1024; // fits a pipe's and a socket's buffer
+    for use_poll in BACKENDS {
+        let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
+        let (sock_r, sock_w) = UnixStream::pair().unwrap();
+        let pipe = (
+            Dispatcher::file_dispatcher(&pipe_r).unwrap(),
+            std::fs::File::from(pipe_w),
+        );
+        let sock = (
+            Dispatcher::from_socket(sock_r).unwrap(),
+            std::fs::File::from(OwnedFd::from(sock_w)),
+        );
+        drop(pipe_r); // the dispatcher holds its own duplicate
+        for (kind, (reader, mut writer)) in [("pipe", pipe), ("unix", sock)] {
+            writer.write_all(&vec![7u8; SENT]).unwrap();
+            drop(writer); // hang up with everything still unread
+            let mut map = Map::new();
+            let log = new_log();
+            let got = Rc::new(Cell::new(0usize));
+            let mut h = Rec::new(&log, true, false);
+            let g = got.clone();
+            h.on_read = hook(move |ch, _cx| {
+                // Far less than was sent: several reads are needed.
+                g.set(g.get() + ch.recv(&mut [0u8; 4096])?);
+                Ok(())
+            });
+            let t = map.add(reader, h);
+            let deadline = Instant::now() + PATIENCE;
+            while map.contains(t) {
+                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
+                lp(use_poll).count(1).run(&mut map).unwrap();
+            }
+            assert_eq!(got.get(), SENT, "{kind} {}: bytes lost", name(use_poll));
+            assert_eq!(
+                events(&log).last().map(String::as_str),
+                Some("close"),
+                "{kind} {}",
+                name(use_poll)
+            );
+        }
+    }
+}
+
 /// POLLHUP is reported even for `events = 0`: a channel that asks for
 /// nothing must not be polled at all, or every poll returns at once (a
 /// spin) and its handlers run on every pass.
