@@ -102,8 +102,9 @@ fn collect_interest(
 /// `writable()` (or connecting) and not accepting, and in the except set if
 /// either. With nothing to wait for, it sleeps `timeout`. A channel whose fd
 /// is at or above [`FD_SETSIZE`](crate::sys::FD_SETSIZE) gets an
-/// [`FdSetSizeError`](crate::sys::FdSetSizeError) through `handle_error`;
-/// the others are served as usual.
+/// [`FdSetSizeError`](crate::sys::FdSetSizeError) through `handle_error`
+/// and is closed (select can never watch it); the others are served as
+/// usual.
 pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;

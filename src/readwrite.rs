@@ -16,7 +16,7 @@
 //! | `POLLHUP`, `POLLERR` without `POLLIN` | | `handle_close` |
 //! | `POLLHUP`, `POLLERR` with `POLLIN` | | `handle_read` only: data may be left to read; `recv` returns 0 (or the error) at the end, and that is the close |
 //! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
-//! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]) |
+//! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]), and the channel is closed: select can never watch it |
 //!
 //! After each handler: if it returned an error, `WouldBlock` is ignored, an
 //! error that means "peer gone" ([`DISCONNECTED`](crate::DISCONNECTED)) goes
@@ -88,8 +88,12 @@ fn readwrite(
 ) {
     let flags = match event {
         Event::FdTooLarge(err) => {
-            log::trace!("fd {fd}: out of range for select -> handle_error");
+            log::trace!("fd {fd}: out of range for select -> handle_error, channel closed");
             ch.handle_error(err.into(), cx);
+            // select(2) can never watch this fd. A handle_error that keeps
+            // the channel would have it reported again on every pass, with
+            // a zero timeout: a spin. It leaves the map, as on POLLNVAL.
+            ch.dispatcher_mut().close();
             return;
         }
         Event::FdClosed => return fd_closed(ch, fd, backend, cx),

@@ -238,6 +238,52 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
     }
 }
 
+/// A `handle_error` that keeps the channel open must not make select report
+/// the out-of-range fd again on every pass with a zero timeout (a spin):
+/// the channel is closed after its error, once.
+#[test]
+fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel() {
+    struct KeepsChannel {
+        errors: Rc<Cell<usize>>,
+    }
+    impl Handler for KeepsChannel {
+        fn handle_error(&mut self, _ch: &mut Dispatcher, _err: io::Error, _cx: &mut Context<'_>) {
+            self.errors.set(self.errors.get() + 1); // and no close
+        }
+    }
+    let want = FD_SETSIZE as u64 + 512;
+    if !ensure_nofile(want) {
+        eprintln!("skipped: cannot raise RLIMIT_NOFILE to {want} to get an fd above FD_SETSIZE");
+        return;
+    }
+    let (high, _high_peer) = pair_at(FD_SETSIZE as RawFd + 100);
+    let (low, _low_peer) = pair_at(0);
+    let errors = Rc::new(Cell::new(0));
+    let mut map = Map::new();
+    let ht = map.add(
+        Dispatcher::from_socket(high).unwrap(),
+        KeepsChannel {
+            errors: errors.clone(),
+        },
+    );
+    // An idle channel keeps the map non-empty, so the loop waits its timeout.
+    map.add(
+        Dispatcher::from_socket(low).unwrap(),
+        Rec::new(&new_log(), true, false),
+    );
+    let start = Instant::now();
+    let stop = Loop::new()
+        .timeout(Duration::from_millis(20))
+        .count(5)
+        .run(&mut map)
+        .unwrap();
+    assert_eq!(stop, Stop::Count);
+    assert_eq!(errors.get(), 1, "reported once");
+    assert!(!map.contains(ht), "closed after its error");
+    // Timeouts are minimums: four idle waits of 20 ms after the error pass.
+    assert!(start.elapsed() >= Duration::from_millis(80), "spun");
+}
+
 // ---------------------------------------------------------------------------
 // Stale events after fd reuse within one iteration
 // ---------------------------------------------------------------------------
