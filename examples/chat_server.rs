@@ -73,6 +73,9 @@
 //! * asynchat lets a line grow without bound; `AsyncChat` closes a client
 //!   whose line passes `max_incoming` (64 KiB here) without a newline, and
 //!   only that client.
+//! * asynchat queues output for a user who never reads without bound; here
+//!   a user with more than 1 MiB waiting ([`AsyncChat::pending_output`]) is
+//!   dropped.
 //!
 //! Run: `cargo run --example chat_server -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
 
@@ -101,6 +104,10 @@ struct Args {
 
 /// The longest line a client may send (without its newline).
 const MAX_LINE: usize = 64 * 1024;
+
+/// The most output that may wait for a user who does not read; past it the
+/// user is dropped.
+const MAX_BACKLOG: usize = 1024 * 1024;
 
 /// Python's `server.users`: who is in the room, by name, and the token that
 /// reaches each one's channel.
@@ -133,14 +140,24 @@ impl AsyncChatHandler for ChatSession {
         // Python: self.server.broadcast(b"<%s> %s\r\n" % (self.name, line), self)
         let message = [&b"<"[..], name, b"> ", &line, b"\r\n"].concat();
         let me = cx.token();
-        let room = self.room.borrow();
-        for &token in room.users.values() {
+        let mut too_slow = Vec::new();
+        for &token in self.room.borrow().users.values() {
             if Some(token) != me {
                 // The other user's channel, by its token: `session.push(line)`.
                 if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
                     other.push(&message);
+                    if other.pending_output() > MAX_BACKLOG {
+                        too_slow.push(token);
+                    }
                 }
             }
+        }
+        // Python would queue for a user who never reads until memory runs
+        // out. Here such a user is dropped (after the loop over the room:
+        // closing drops the session, whose Drop edits the room).
+        for token in too_slow {
+            log::warn!("dropping a user who does not read ({MAX_BACKLOG} bytes queued)");
+            cx.close(token);
         }
         Ok(())
     }

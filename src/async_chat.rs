@@ -623,6 +623,31 @@ impl AsyncChat {
         !self.producer_fifo.is_empty() || self.close_reached || self.send_error.is_some()
     }
 
+    /// Bytes pushed and not yet sent (asynchat has no such count). Producers
+    /// not yet asked for their data count as 0. A server that pushes to
+    /// peers on behalf of others (a chat broadcast) can use it to drop a
+    /// peer that does not read, instead of queueing for it without bound.
+    /// Costs one step per queued item.
+    ///
+    /// ```
+    /// use selectloop::{AsyncChat, Dispatcher};
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut ch = AsyncChat::new(Dispatcher::from_socket(a)?);
+    /// ch.set_ac_out_buffer_size(4);
+    /// ch.push(b"0123456789"); // idle: "0123" is sent at once
+    /// assert_eq!(ch.pending_output(), 6);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pending_output(&self) -> usize {
+        self.producer_fifo
+            .iter()
+            .map(|out| match out {
+                Outgoing::Data(data, sent) => data.len().saturating_sub(*sent),
+                Outgoing::Producer(_) | Outgoing::Close => 0,
+            })
+            .sum()
+    }
+
     /// Sends the next slice of queued output, at most
     /// [`ac_out_buffer_size`](Self::ac_out_buffer_size) bytes, asking
     /// producers for more as needed (asynchat's `initiate_send`). The loop

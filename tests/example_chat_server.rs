@@ -182,6 +182,38 @@ fn an_over_long_line_closes_only_that_client() {
     }
 }
 
+/// A user who never reads must not make the server queue output for them
+/// without bound: past 1 MiB waiting they are dropped, and everyone else
+/// gets every line.
+#[test]
+fn a_user_who_never_reads_is_dropped_and_the_others_are_served() {
+    const LINES: usize = 400; // 24 MiB: far more than the kernel buffers hold
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut alice = Client::join(server.addr, "alice");
+        let mut bob = Client::join(server.addr, "bob");
+        let mut slow = Client::join(server.addr, "slow");
+        let line = "z".repeat(60 * 1024);
+        let want = format!("<alice> {line}");
+        let reader = std::thread::spawn(move || {
+            for i in 0..LINES {
+                assert_eq!(bob.line(), want, "line {i}");
+            }
+            bob
+        });
+        for _ in 0..LINES {
+            alice.send(&format!("{line}\n"));
+        }
+        let mut bob = reader.join().expect("bob got every line");
+        assert!(
+            slow.is_closed_by_server(),
+            "{backend}: the user who never reads is still connected"
+        );
+        alice.send("still here\n");
+        bob.expect("<alice> still here");
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2() {
     assert_bad_args(NAME, &["--bogus"], "--bogus");
