@@ -66,9 +66,10 @@
 mod common;
 
 use clap::Parser;
+use common::raw_server::{self, Client};
 use selectloop::sys::{poll, PollFd, PollFlags};
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 
 /// Prints what clients send, on poll(2) alone.
@@ -82,12 +83,6 @@ struct Args {
     trace: bool,
 }
 
-/// A connected client: Python's `fdmap[fd]` plus the `addr` from `accept`.
-struct Client {
-    sock: TcpStream,
-    addr: SocketAddr,
-}
-
 /// The first two entries of the `pollfd` array; clients follow, in the
 /// order of the client list.
 const LISTENER: usize = 0;
@@ -97,20 +92,7 @@ const FIRST_CLIENT: usize = 2;
 fn main() {
     let args = Args::parse();
     common::init_logging(false);
-
-    // Signals first: once `listening on` is out, a SIGTERM must find its
-    // handler in place.
-    let signals = common::signal_pipe()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
-
-    let listener = TcpListener::bind(args.bind)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
-    match listener.local_addr() {
-        Ok(addr) => common::announce_listening(addr),
-        Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
-    }
-
+    let (listener, signals) = raw_server::listen(args.bind);
     if let Err(e) = serve(&listener, &signals, args.trace) {
         common::fail(format_args!("poll failed: {e}"));
     }
@@ -143,56 +125,14 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
             return Ok(());
         }
         // Clients first, while `fds` and `clients` still line up; a client
-        // accepted now is watched from the next call on.
-        let mut i = 0;
-        clients.retain_mut(|c| {
-            let revents = fds[FIRST_CLIENT + i].revents();
-            i += 1;
-            if revents.is_empty() {
-                return true;
-            }
-            // POLLIN, POLLHUP, POLLERR: read, and let the read tell.
-            let keep = read_chunk(c);
-            if !keep {
-                common::say(format_args!("{} disconnected", c.addr));
-            }
-            keep // Python: p.unregister(fd); del fdmap[fd]
-        });
+        // accepted now is watched from the next call on. POLLIN, POLLHUP,
+        // POLLERR: read, and let the read tell. Python: p.unregister(fd);
+        // del fdmap[fd] for those that left.
+        let mut ready = fds[FIRST_CLIENT..].iter().map(|p| !p.revents().is_empty());
+        clients.retain_mut(|c| !ready.next().unwrap_or(false) || c.read_chunk());
         if fds[LISTENER].revents().contains(PollFlags::POLLIN) {
-            accept(listener, &mut clients);
+            // c, addr = s.accept(): poll(2) has no limit on fd numbers.
+            clients.extend(Client::accept(listener, |_| Ok(())));
         }
-    }
-}
-
-/// `c, addr = s.accept()`.
-fn accept(listener: &TcpListener, clients: &mut Vec<Client>) {
-    match listener.accept() {
-        Ok((sock, addr)) => {
-            if let Err(e) = sock.set_nonblocking(true) {
-                log::warn!("refusing connection from {addr}: {e}");
-                return;
-            }
-            common::say(format_args!("Got connection from {addr}"));
-            clients.push(Client { sock, addr });
-        }
-        // Nothing to accept after all (the client already left).
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) => log::warn!("accept failed: {e}"),
-    }
-}
-
-/// `data = fdmap[fd].recv(1024)`: prints the chunk; `false` once the client
-/// is gone (end of stream, or an error such as a reset).
-fn read_chunk(c: &mut Client) -> bool {
-    let mut data = [0u8; 1024];
-    match c.sock.read(&mut data) {
-        Ok(0) => false,
-        Ok(n) => {
-            common::say(String::from_utf8_lossy(&data[..n]));
-            true
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-        Err(_) => false,
     }
 }

@@ -59,8 +59,9 @@
 mod common;
 
 use clap::Parser;
+use common::raw_server::{self, Client};
 use selectloop::sys::{select, FdSet};
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
@@ -75,30 +76,11 @@ struct Args {
     trace: bool,
 }
 
-/// A connected client: Python's socket `c` plus the `addr` from `accept`.
-struct Client {
-    sock: TcpStream,
-    addr: SocketAddr,
-}
-
 fn main() {
     let args = Args::parse();
     common::init_logging(false);
-
     // s = socket.socket(); s.bind(...); s.listen(5)
-    // Signals first: once `listening on` is out, a SIGTERM must find its
-    // handler in place.
-    let signals = common::signal_pipe()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
-
-    let listener = TcpListener::bind(args.bind)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
-    match listener.local_addr() {
-        Ok(addr) => common::announce_listening(addr),
-        Err(e) => common::fail(format_args!("cannot read the listening address: {e}")),
-    }
-
+    let (listener, signals) = raw_server::listen(args.bind);
     if let Err(e) = serve(&listener, &signals, args.trace) {
         common::fail(format_args!("select failed: {e}"));
     }
@@ -134,61 +116,18 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
             log::info!("signal received, shutting down");
             return Ok(());
         }
-        // if r is s: a connection is waiting
+        // if r is s: a connection is waiting. The test Python never makes:
+        // does the new fd fit an fd_set?
         if rs.contains(listener.as_raw_fd()) {
-            accept(listener, &mut inputs);
+            let fits = |sock: &TcpStream| {
+                FdSet::new()
+                    .insert(sock.as_raw_fd())
+                    .map_err(|e| e.to_string())
+            };
+            inputs.extend(Client::accept(listener, fits));
         }
-        // for r in rs: read each ready client; drop those that left.
-        inputs.retain_mut(|c| {
-            if !rs.contains(c.sock.as_raw_fd()) {
-                return true;
-            }
-            let keep = read_chunk(c);
-            if !keep {
-                common::say(format_args!("{} disconnected", c.addr));
-            }
-            keep // Python: inputs.remove(r); here dropping `c` closes it
-        });
-    }
-}
-
-/// `c, addr = s.accept()`, refusing a client whose fd select cannot watch.
-fn accept(listener: &TcpListener, inputs: &mut Vec<Client>) {
-    let (sock, addr) = match listener.accept() {
-        Ok(pair) => pair,
-        // The client went away before we got to it, or the wakeup was
-        // spurious: nothing to accept after all.
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-        Err(e) => {
-            log::warn!("accept failed: {e}");
-            return;
-        }
-    };
-    // The test Python never makes: does the new fd fit an fd_set?
-    if let Err(e) = FdSet::new().insert(sock.as_raw_fd()) {
-        log::warn!("refusing connection from {addr}: {e}");
-        return; // `sock` is dropped here: the client sees the connection close
-    }
-    if let Err(e) = sock.set_nonblocking(true) {
-        log::warn!("refusing connection from {addr}: {e}");
-        return;
-    }
-    common::say(format_args!("Got connection from {addr}"));
-    inputs.push(Client { sock, addr });
-}
-
-/// `data = r.recv(1024)`: prints the chunk; `false` once the client is gone
-/// (end of stream, or an error such as a reset).
-fn read_chunk(c: &mut Client) -> bool {
-    let mut data = [0u8; 1024];
-    match c.sock.read(&mut data) {
-        Ok(0) => false,
-        Ok(n) => {
-            common::say(String::from_utf8_lossy(&data[..n]));
-            true
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-        Err(_) => false,
+        // for r in rs: read each ready client; drop those that left
+        // (Python: inputs.remove(r); here dropping the client closes it).
+        inputs.retain_mut(|c| !rs.contains(c.sock.as_raw_fd()) || c.read_chunk());
     }
 }

@@ -2,6 +2,8 @@
 //! to stderr, the `listening on` line, and one-line fatal errors.
 #![allow(dead_code)] // not every example uses every helper
 
+pub mod raw_server;
+
 use selectloop::Loop;
 use std::fmt::Display;
 use std::io::Write;
