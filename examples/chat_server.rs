@@ -83,8 +83,7 @@ mod common;
 
 use clap::Parser;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Domain, Handler, Map, SockAddr,
-    Socket, Token, Type,
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Handler, SockAddr, Socket, Token,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -231,33 +230,9 @@ fn main() {
     let args = Args::parse();
     let event_loop = args.backend.start();
 
-    // Signals first: once `listening on` is out, a SIGTERM must find its
-    // handler in place.
-    let mut map = Map::new();
-    if let Err(e) = common::exit_on_signals(&mut map) {
-        common::fail(format_args!("cannot install signal handlers: {e}"));
-    }
-    let listen = || -> io::Result<Dispatcher> {
-        let mut server = Dispatcher::create_socket(Domain::for_address(args.bind), Type::STREAM)?;
-        server.set_reuse_addr()?;
-        server.bind(args.bind)?;
-        server.listen(128)?;
-        Ok(server)
-    };
-    let server = listen()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
-    if let Some(addr) = server.addr() {
-        common::announce_listening(DisplayAddr(addr));
-    }
-
-    map.add(
-        server,
-        ChatServer {
-            room: Rc::new(RefCell::new(Room::default())),
-        },
-    );
-    // Python: asyncore.loop()
-    if let Err(e) = event_loop.run(&mut map) {
-        common::fail(format_args!("event loop failed: {e}"));
-    }
+    // The signal channel first, then ChatServer(8123).
+    let mut map = common::map_ending_on_signals();
+    let room = Rc::new(RefCell::new(Room::default()));
+    map.add(common::listen(args.bind, 128), ChatServer { room });
+    common::run(&event_loop, &mut map); // asyncore.loop()
 }

@@ -31,10 +31,7 @@
 mod common;
 
 use clap::Parser;
-use selectloop::{
-    Context, Dispatcher, DispatcherWithSend, DisplayAddr, Domain, Handler, Map, SockAddr, Socket,
-    Type,
-};
+use selectloop::{Context, Dispatcher, DispatcherWithSend, DisplayAddr, Handler, SockAddr, Socket};
 use std::io;
 use std::net::SocketAddr;
 
@@ -102,27 +99,8 @@ fn main() {
     let args = Args::parse();
     let event_loop = args.backend.start();
 
-    // Signals first: once `listening on` is out, a SIGTERM must find its
-    // handler in place.
-    let mut map = Map::new();
-    if let Err(e) = common::exit_on_signals(&mut map) {
-        common::fail(format_args!("cannot install signal handlers: {e}"));
-    }
-    let listen = || -> io::Result<Dispatcher> {
-        let mut server = Dispatcher::create_socket(Domain::for_address(args.bind), Type::STREAM)?;
-        server.set_reuse_addr()?;
-        server.bind(args.bind)?;
-        server.listen(128)?;
-        Ok(server)
-    };
-    let server = listen()
-        .unwrap_or_else(|e| common::fail(format_args!("cannot listen on {}: {e}", args.bind)));
-    if let Some(addr) = server.addr() {
-        common::announce_listening(DisplayAddr(addr));
-    }
-
-    map.add(server, EchoServer);
-    if let Err(e) = event_loop.run(&mut map) {
-        common::fail(format_args!("event loop failed: {e}"));
-    }
+    // The signal channel first, then EchoServer('localhost', 8080).
+    let mut map = common::map_ending_on_signals();
+    map.add(common::listen(args.bind, 128), EchoServer);
+    common::run(&event_loop, &mut map); // asyncore.loop()
 }

@@ -87,7 +87,7 @@ mod common;
 
 use clap::{CommandFactory, Parser};
 use selectloop::{
-    Context, Dispatcher, DisplayAddr, Domain, Handler, Map, SockAddr, Socket, Token, Type,
+    Context, Dispatcher, DisplayAddr, Domain, Handler, SockAddr, Socket, Token, Type,
 };
 use std::cell::RefCell;
 use std::io;
@@ -341,29 +341,9 @@ fn main() {
     };
     let remote = SocketAddr::new(remote_ip, args.remote_port);
 
-    // forwarder.__init__: create_socket, set_reuse_addr, bind, listen
-    // Signals first: once `listening on` is out, a SIGTERM must find its
-    // handler in place.
-    let mut map = Map::new();
-    if let Err(e) = common::exit_on_signals(&mut map) {
-        common::fail(format_args!("cannot install signal handlers: {e}"));
-    }
-    let listen = || -> io::Result<Dispatcher> {
-        let mut server = Dispatcher::create_socket(Domain::for_address(local), Type::STREAM)?;
-        server.set_reuse_addr()?;
-        server.bind(local)?;
-        server.listen(args.backlog)?;
-        Ok(server)
-    };
-    let server =
-        listen().unwrap_or_else(|e| common::fail(format_args!("cannot listen on {local}: {e}")));
-    if let Some(addr) = server.addr() {
-        common::announce_listening(DisplayAddr(addr));
-    }
-
-    map.add(server, Forwarder { remote });
-    // asyncore.loop()
-    if let Err(e) = event_loop.run(&mut map) {
-        common::fail(format_args!("event loop failed: {e}"));
-    }
+    // The signal channel first, then forwarder(...): create_socket,
+    // set_reuse_addr, bind, listen.
+    let mut map = common::map_ending_on_signals();
+    map.add(common::listen(local, args.backlog), Forwarder { remote });
+    common::run(&event_loop, &mut map); // asyncore.loop()
 }

@@ -85,16 +85,53 @@ impl selectloop::Handler for StopOnSignal {
     }
 }
 
-/// Adds a channel to `map` that stops the loop (exit status 0) when the
-/// process gets SIGINT or SIGTERM.
-pub fn exit_on_signals(map: &mut selectloop::Map) -> std::io::Result<()> {
-    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
-    writer.set_nonblocking(true)?;
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+/// A new map with a channel that stops the loop (exit status 0) when the
+/// process gets SIGINT or SIGTERM. Exits with a one-line error if the
+/// handlers cannot be installed. Call it before [`listen`]: once
+/// `listening on` is out, a SIGTERM must find its handler in place.
+pub fn map_ending_on_signals() -> selectloop::Map {
+    let mut map = selectloop::Map::new();
+    let install = |map: &mut selectloop::Map| -> std::io::Result<()> {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+        writer.set_nonblocking(true)?;
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+        }
+        map.add(selectloop::Dispatcher::from_socket(reader)?, StopOnSignal);
+        Ok(())
+    };
+    if let Err(e) = install(&mut map) {
+        fail(format_args!("cannot install signal handlers: {e}"));
     }
-    map.add(selectloop::Dispatcher::from_socket(reader)?, StopOnSignal);
-    Ok(())
+    map
+}
+
+/// A listening dispatcher on `addr`, as asyncore servers make it in
+/// `__init__`: `create_socket`, `set_reuse_addr`, `bind`, `listen`. Prints
+/// `listening on IP:PORT` (the real port for `:0`); exits with a one-line
+/// error (address in use, ...) if any step fails.
+pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> selectloop::Dispatcher {
+    use selectloop::{Dispatcher, Domain, Type};
+    let make = || -> std::io::Result<Dispatcher> {
+        let mut server = Dispatcher::create_socket(Domain::for_address(addr), Type::STREAM)?;
+        server.set_reuse_addr()?;
+        server.bind(addr)?;
+        server.listen(backlog)?;
+        Ok(server)
+    };
+    let server = make().unwrap_or_else(|e| fail(format_args!("cannot listen on {addr}: {e}")));
+    if let Some(bound) = server.addr() {
+        announce_listening(selectloop::DisplayAddr(bound));
+    }
+    server
+}
+
+/// `asyncore.loop()`: runs until the map is empty or a signal stops it;
+/// a failure of the loop itself is a one-line error and exit status 1.
+pub fn run(event_loop: &Loop, map: &mut selectloop::Map) {
+    if let Err(e) = event_loop.run(map) {
+        fail(format_args!("event loop failed: {e}"));
+    }
 }
 
 /// Prints one line to stdout and flushes it at once, so a reader at the
