@@ -173,6 +173,9 @@ fn main() {
 
 fn run(args: &Args) -> io::Result<()> {
     let started = Instant::now();
+    // before the run: the load average later counts the benchmark's own
+    // threads (2,000 connections of thread_echo, 1,000 socat processes)
+    let machine = machine_description();
     let root = workspace_root();
     let exe_dir = std::env::current_exe()?
         .parent()
@@ -474,7 +477,6 @@ fn run(args: &Args) -> io::Result<()> {
     }
 
     let elapsed = started.elapsed().as_secs_f64();
-    let machine = machine_description();
     let command = if args.quick {
         "cargo run --release -p selectloop-bench --bin bench -- --quick"
     } else {
@@ -1109,7 +1111,7 @@ fn machine_description() -> String {
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    format!("{cpus} × {cpu}, {mem}, Linux {kernel}, {rustc}; load average at the end of the run: {load}")
+    format!("{cpus} × {cpu}, {mem}, Linux {kernel}, {rustc}; load average before the run: {load}")
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
