@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! bash bench/setup.sh                                   # socat, strace, perf (once per machine)
-//! cargo run --release -p selectloop-bench --bin bench   # ~10 minutes; --quick for a ~1 minute smoke run
+//! cargo run --release -p selectloop-bench --bin bench   # ~7 minutes on 2 cores; --quick for a ~1 minute smoke run
 //! ```
 //!
 //! It builds the crate's `echo_server` and `port_forwarder` examples in
