@@ -59,18 +59,24 @@
 //!
 //! How it maps to Rust, and what changes:
 //!
+//! * **One type for both halves.** `receiver` and `sender` are the same
+//!   code with the directions swapped, so here they are one handler,
+//!   [`Half`], made for the client's side ([`Half::receiver`]) or the
+//!   remote's ([`Half::sender`]).
 //! * **Shared buffers.** In Python the sender reaches into
 //!   `self.receiver.from_remote_buffer`. Here each half is its own channel
 //!   in the map, so the two buffers live in a [`Pipe`] that both handlers
-//!   hold through an `Rc<RefCell<Pipe>>`. The buffers get names that say
-//!   which way they flow (the article's names are backwards).
+//!   hold through an `Rc<RefCell<Pipe>>`, one [`Flow`] per direction.
 //! * **Reaching the other half.** Python keeps object references
 //!   (`receiver.sender = self`); here each half keeps the other's [`Token`],
-//!   and `self.sender.close()` becomes `cx.close(self.sender)`.
+//!   and `self.sender.close()` becomes `cx.close(peer)`. The same token
+//!   lets a half hand what it reads straight to the other half's socket
+//!   (`cx.channel_mut::<Dispatcher>(peer)`) when nothing is queued there:
+//!   no copy into the buffer, and no wait for the next loop pass.
 //! * **No lost bytes at close.** The original closes both halves at once
 //!   when either side closes, dropping whatever was still buffered for the
-//!   other side. Here a closing half marks itself closed in the `Pipe`; the
-//!   other half delivers what is pending and then closes itself (or is
+//!   other side. Here a closing half marks its flow closed in the `Pipe`;
+//!   the other half delivers what is pending and then closes itself (or is
 //!   closed at once if nothing is pending).
 //! * **Bounded buffers.** The original reads as fast as one side sends, so
 //!   a slow reader on the other side makes the buffer (and the process)
@@ -121,27 +127,64 @@ struct Args {
 /// many bytes or more.
 const LIMIT: usize = 256 * 1024;
 
-/// How much one `recv` reads (the original reads 4096 bytes at a time).
-const CHUNK: usize = 16 * 1024;
+/// How much one `recv` may read (the original reads 4096 bytes at a time;
+/// more per call means fewer system calls per MiB).
+const READ_SIZE: usize = 64 * 1024;
 
-/// What the two halves of one forwarded connection share.
+/// The read buffer, one for the whole forwarder: the loop runs one handler
+/// at a time, so every half can borrow it in turn.
+type ReadBuffer = Rc<RefCell<Vec<u8>>>;
+
+/// The two sides of a forwarded connection; a [`Flow`] is named by the
+/// side it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// The client's connection, accepted by the forwarder (`receiver`).
+    Client,
+    /// The connection to the remote, made by the forwarder (`sender`).
+    Remote,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Remote,
+            Side::Remote => Side::Client,
+        }
+    }
+}
+
+/// One direction: bytes read from one side, on their way to the other.
+#[derive(Default)]
+struct Flow {
+    /// Read, not yet written to the other side.
+    queue: Vec<u8>,
+    /// The side it comes from is closed: nothing more will come.
+    closed: bool,
+}
+
+/// What the two halves of one forwarded connection share: the article's
+/// `from_remote_buffer` and `to_remote_buffer`, named by where they flow.
 #[derive(Default)]
 struct Pipe {
-    /// Read from the client, to be sent to the remote (the article's
-    /// `receiver.from_remote_buffer`).
-    client_to_remote: Vec<u8>,
-    /// Read from the remote, to be sent to the client (the article's
-    /// `receiver.to_remote_buffer`).
-    remote_to_client: Vec<u8>,
-    /// The client's connection is closed: no more bytes will come from it.
-    client_closed: bool,
-    /// The remote's connection is closed (or never opened).
-    remote_closed: bool,
+    client_to_remote: Flow,
+    remote_to_client: Flow,
+}
+
+impl Pipe {
+    /// The flow that comes from `side`.
+    fn from(&mut self, side: Side) -> &mut Flow {
+        match side {
+            Side::Client => &mut self.client_to_remote,
+            Side::Remote => &mut self.remote_to_client,
+        }
+    }
 }
 
 /// The listening socket: the article's `forwarder`.
 struct Forwarder {
     remote: SocketAddr,
+    buf: ReadBuffer,
 }
 
 impl Handler for Forwarder {
@@ -170,109 +213,62 @@ impl Handler for Forwarder {
         // right after (Python: `receiver.sender = self`).
         let receiver = cx.add(
             Dispatcher::from_socket(conn)?,
-            Receiver {
-                pipe: Rc::clone(&pipe),
-                sender: None,
-            },
+            Half::receiver(&pipe, &self.buf),
         );
-        let sender = cx.add(
-            remote,
-            Sender {
-                pipe,
-                receiver,
-                remote: self.remote,
-            },
-        );
-        if let Some(r) = cx.handler_mut::<Receiver>(receiver) {
-            r.sender = Some(sender);
+        let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));
+        if let Some(r) = cx.handler_mut::<Half>(receiver) {
+            r.peer = Some(sender);
         }
         Ok(())
     }
 }
 
-/// The client's connection: the article's `receiver`.
-struct Receiver {
+/// One half of a forwarded connection: the article's `receiver` (the
+/// client's side) or `sender` (the remote's side).
+struct Half {
+    side: Side,
     pipe: Rc<RefCell<Pipe>>,
+    buf: ReadBuffer,
     /// The other half (`None` only for the moment before it is added).
-    sender: Option<Token>,
+    peer: Option<Token>,
 }
 
-impl Handler for Receiver {
-    fn readable(&mut self, _ch: &Dispatcher) -> bool {
-        let pipe = self.pipe.borrow();
-        !pipe.remote_closed && pipe.client_to_remote.len() < LIMIT
-    }
-
-    /// `len(self.to_remote_buffer) > 0`, or: the remote is gone and we must
-    /// wake up to close ourselves.
-    fn writable(&mut self, _ch: &Dispatcher) -> bool {
-        let pipe = self.pipe.borrow();
-        !pipe.remote_to_client.is_empty() || pipe.remote_closed
-    }
-
-    /// `self.from_remote_buffer += self.recv(4096)`
-    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        let mut data = [0u8; CHUNK];
-        let n = ch.recv(&mut data)?; // 0: the client closed; handle_close follows
-        self.pipe
-            .borrow_mut()
-            .client_to_remote
-            .extend_from_slice(&data[..n]);
-        Ok(())
-    }
-
-    /// `sent = self.send(self.to_remote_buffer)`, then drop what was sent.
-    fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        let mut pipe = self.pipe.borrow_mut();
-        let sent = ch.send(&pipe.remote_to_client)?;
-        pipe.remote_to_client.drain(..sent);
-        if pipe.remote_to_client.is_empty() && pipe.remote_closed {
-            ch.close(); // everything the remote sent is delivered
+impl Half {
+    /// `receiver(conn)`: the client's side.
+    fn receiver(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer) -> Half {
+        Half {
+            side: Side::Client,
+            pipe: Rc::clone(pipe),
+            buf: Rc::clone(buf),
+            peer: None,
         }
-        Ok(())
     }
 
-    fn handle_close(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        ch.close();
-        let mut pipe = self.pipe.borrow_mut();
-        pipe.client_closed = true;
-        // Nobody is left to deliver the remote's bytes to.
-        pipe.remote_to_client.clear();
-        // `self.sender.close()`, unless it still has bytes to deliver: then
-        // it closes itself once they are sent.
-        if let Some(sender) = self.sender {
-            if pipe.client_to_remote.is_empty() {
-                cx.close(sender);
-            }
+    /// `sender(receiver, remoteaddr, remoteport)`: the remote's side.
+    fn sender(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer, receiver: Token) -> Half {
+        Half {
+            side: Side::Remote,
+            pipe: Rc::clone(pipe),
+            buf: Rc::clone(buf),
+            peer: Some(receiver),
         }
-        Ok(())
-    }
-
-    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, cx: &mut Context<'_>) {
-        log::warn!("client connection failed: {err}");
-        let _ = self.handle_close(ch, cx);
     }
 }
 
-/// The connection to the remote: the article's `sender`.
-struct Sender {
-    pipe: Rc<RefCell<Pipe>>,
-    receiver: Token,
-    /// Where it connects to (for messages).
-    remote: SocketAddr,
-}
-
-impl Handler for Sender {
+impl Handler for Half {
+    /// Read while the other side is there to take it and the buffer
+    /// towards it has room.
     fn readable(&mut self, _ch: &Dispatcher) -> bool {
-        let pipe = self.pipe.borrow();
-        !pipe.client_closed && pipe.remote_to_client.len() < LIMIT
+        let mut pipe = self.pipe.borrow_mut();
+        !pipe.from(self.side.other()).closed && pipe.from(self.side).queue.len() < LIMIT
     }
 
-    /// `len(self.receiver.from_remote_buffer) > 0`, or: the client is gone
-    /// and we must wake up to close ourselves.
+    /// `len(buffer) > 0`, or: the other side is gone and we must wake up to
+    /// close ourselves.
     fn writable(&mut self, _ch: &Dispatcher) -> bool {
-        let pipe = self.pipe.borrow();
-        !pipe.client_to_remote.is_empty() || pipe.client_closed
+        let mut pipe = self.pipe.borrow_mut();
+        let incoming = pipe.from(self.side.other());
+        !incoming.queue.is_empty() || incoming.closed
     }
 
     /// `def handle_connect(self): pass` (the default would log a warning).
@@ -280,47 +276,70 @@ impl Handler for Sender {
         Ok(())
     }
 
-    /// `self.receiver.to_remote_buffer += self.recv(4096)`
-    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        let mut data = [0u8; CHUNK];
-        let n = ch.recv(&mut data)?; // 0: the remote closed; handle_close follows
-        self.pipe
-            .borrow_mut()
-            .remote_to_client
-            .extend_from_slice(&data[..n]);
+    /// `buffer += self.recv(4096)`, but first offered straight to the other
+    /// half's socket when nothing is queued for it.
+    fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        let mut buf = self.buf.borrow_mut();
+        let n = ch.recv(&mut buf)?; // 0: this side closed; handle_close follows
+        let mut data = &buf[..n];
+        let mut pipe = self.pipe.borrow_mut();
+        let outgoing = pipe.from(self.side);
+        if outgoing.queue.is_empty() && !data.is_empty() {
+            if let Some(peer) = self.peer.and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+                if peer.connected() {
+                    // An error is the other half's to find on its own next
+                    // event; here it just means nothing was sent.
+                    let sent = peer.send(data).unwrap_or(0);
+                    data = &data[sent..];
+                }
+            }
+        }
+        outgoing.queue.extend_from_slice(data);
         Ok(())
     }
 
-    /// `sent = self.send(self.receiver.from_remote_buffer)`, then drop what
-    /// was sent.
+    /// `sent = self.send(buffer)`, then drop what was sent.
     fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
         let mut pipe = self.pipe.borrow_mut();
-        let sent = ch.send(&pipe.client_to_remote)?;
-        pipe.client_to_remote.drain(..sent);
-        if pipe.client_to_remote.is_empty() && pipe.client_closed {
-            ch.close(); // everything the client sent is delivered
+        let incoming = pipe.from(self.side.other());
+        let sent = ch.send(&incoming.queue)?;
+        incoming.queue.drain(..sent);
+        if incoming.queue.is_empty() && incoming.closed {
+            ch.close(); // everything the other side sent is delivered
         }
         Ok(())
     }
 
+    /// `self.close(); self.sender.close()` (or `self.receiver.close()`),
+    /// except that the other half first delivers what is pending for its
+    /// side, and then closes itself.
     fn handle_close(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         ch.close();
         let mut pipe = self.pipe.borrow_mut();
-        pipe.remote_closed = true;
-        // Nobody is left to deliver the client's bytes to.
-        pipe.client_to_remote.clear();
-        // `self.receiver.close()`, once it has delivered what is pending.
-        if pipe.remote_to_client.is_empty() {
-            cx.close(self.receiver);
+        // Nobody is left to deliver the other side's bytes to.
+        pipe.from(self.side.other()).queue.clear();
+        let outgoing = pipe.from(self.side);
+        outgoing.closed = true;
+        if let Some(peer) = self.peer {
+            if outgoing.queue.is_empty() {
+                cx.close(peer);
+            }
         }
         Ok(())
     }
 
-    /// A refused or failed connection to the remote lands here (Python's
-    /// default would print a traceback and close only the sender, leaving
-    /// the client hanging). Close this client; the forwarder goes on.
+    /// A failed connection: for the sender, typically a refused or
+    /// unreachable remote (Python's default would print a traceback and
+    /// close only the sender, leaving the client hanging). Close this
+    /// client's pair; the forwarder goes on.
     fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, cx: &mut Context<'_>) {
-        log::warn!("connection to remote {} failed: {err}", self.remote);
+        match self.side {
+            Side::Client => log::warn!("client connection failed: {err}"),
+            Side::Remote => match ch.addr() {
+                Some(remote) => log::warn!("connection to {} failed: {err}", DisplayAddr(remote)),
+                None => log::warn!("connection to the remote failed: {err}"),
+            },
+        }
         let _ = self.handle_close(ch, cx);
     }
 }
@@ -344,6 +363,10 @@ fn main() {
     // The signal channel first, then forwarder(...): create_socket,
     // set_reuse_addr, bind, listen.
     let mut map = common::map_ending_on_signals();
-    map.add(common::listen(local, args.backlog), Forwarder { remote });
+    let buf = Rc::new(RefCell::new(vec![0; READ_SIZE]));
+    map.add(
+        common::listen(local, args.backlog),
+        Forwarder { remote, buf },
+    );
     common::run(&event_loop, &mut map); // asyncore.loop()
 }
