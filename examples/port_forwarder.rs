@@ -96,6 +96,7 @@ use selectloop::{
     Context, Dispatcher, DisplayAddr, Domain, Handler, SockAddr, Socket, Token, Type,
 };
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -157,8 +158,9 @@ impl Side {
 /// One direction: bytes read from one side, on their way to the other.
 #[derive(Default)]
 struct Flow {
-    /// Read, not yet written to the other side.
-    queue: Vec<u8>,
+    /// Read, not yet written to the other side. A ring buffer: sent bytes
+    /// leave from the front without shifting the rest.
+    queue: VecDeque<u8>,
     /// The side it comes from is closed: nothing more will come.
     closed: bool,
 }
@@ -294,7 +296,7 @@ impl Handler for Half {
                 }
             }
         }
-        outgoing.queue.extend_from_slice(data);
+        outgoing.queue.extend(data);
         Ok(())
     }
 
@@ -302,7 +304,7 @@ impl Handler for Half {
     fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
         let mut pipe = self.pipe.borrow_mut();
         let incoming = pipe.from(self.side.other());
-        let sent = ch.send(&incoming.queue)?;
+        let sent = ch.send(incoming.queue.as_slices().0)?;
         incoming.queue.drain(..sent);
         if incoming.queue.is_empty() && incoming.closed {
             ch.close(); // everything the other side sent is delivered
