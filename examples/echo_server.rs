@@ -69,14 +69,22 @@ impl Handler<DispatcherWithSend> for EchoHandler {
         _cx: &mut Context<'_>,
     ) -> io::Result<()> {
         let mut data = self.buf.borrow_mut();
-        let n = ch.recv(&mut data)?;
-        if n > 0 {
-            // Queued if the client is slow to read. While the queue is full,
-            // DispatcherWithSend's readable() is false: we stop reading this
-            // client until it catches up, so its echo cannot eat our memory.
-            ch.send(&data[..n])?;
+        loop {
+            let n = ch.recv(&mut data)?;
+            if n > 0 {
+                // Queued if the client is slow to read. While the queue is
+                // full, DispatcherWithSend's readable() is false: we stop
+                // reading this client until it catches up, so its echo
+                // cannot eat our memory.
+                ch.send(&data[..n])?;
+            }
+            // A read that filled the buffer means more is probably waiting:
+            // read it now rather than after another trip through poll(2).
+            // A short read (any small message) costs no extra syscall.
+            if n < data.len() || ch.is_full() {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     fn handle_close(
