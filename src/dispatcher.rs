@@ -401,6 +401,15 @@ impl Dispatcher {
         }
     }
 
+    /// Receives out-of-band ("urgent") data, which is what
+    /// [`handle_expt`](crate::Handler::handle_expt) announces (Python:
+    /// `self.socket.recv(1, socket.MSG_OOB)`). Would block is
+    /// `Err(WouldBlock)`.
+    pub fn recv_oob(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock()?
+            .recv_out_of_band(crate::sys::as_uninit_mut(buf))
+    }
+
     /// Sends a datagram to `addr` (for `Type::DGRAM` sockets); `Ok(0)` if it
     /// would block. Never raises SIGPIPE.
     pub fn sendto(&mut self, data: &[u8], addr: &SockAddr) -> io::Result<usize> {

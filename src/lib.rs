@@ -342,6 +342,7 @@
 //! | `dispatcher(sock)` | [`Dispatcher::from_socket`] |
 //! | `set_reuse_addr`, `bind`, `listen`, `connect`, `accept`, `send`, `recv`, `close` | the same names on [`Dispatcher`] |
 //! | `sendto`, `recvfrom` (datagram sockets) | [`Dispatcher::sendto`], [`Dispatcher::recvfrom`] |
+//! | `self.socket.recv(n, socket.MSG_OOB)` in `handle_expt` | [`Dispatcher::recv_oob`] |
 //! | `connected`, `accepting`, `connecting`, `addr` | [`Dispatcher::connected`], ... |
 //! | `readable`, `writable`, `handle_read`, `handle_write`, `handle_connect`, `handle_accept`, `handle_accepted`, `handle_expt`, `handle_close`, `handle_error` | the same names on [`Handler`] |
 //! | `dispatcher_with_send` | [`DispatcherWithSend`] (`impl Handler<DispatcherWithSend> for X`) |

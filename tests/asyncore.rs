@@ -631,11 +631,9 @@ fn handle_expt(env: Env) {
     let mut cp = Probe::new(&log).writable(false);
     let o = oob.clone();
     cp.on_expt = hook(move |ch, _cx| {
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8];
-        let n = ch.socket().unwrap().recv_out_of_band(&mut buf)?;
-        // SAFETY: the kernel initialised the first n bytes.
-        o.borrow_mut()
-            .extend(buf[..n].iter().map(|b| unsafe { b.assume_init() }));
+        let mut buf = [0u8; 8];
+        let n = ch.recv_oob(&mut buf)?;
+        o.borrow_mut().extend_from_slice(&buf[..n]);
         Ok(())
     });
     map.add(env.client(&addr), cp);

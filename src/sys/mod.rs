@@ -55,11 +55,11 @@ pub(crate) fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
 }
 
 /// Views an initialised byte buffer as the `MaybeUninit` buffer that
-/// `socket2`'s `recv_from` takes.
+/// `socket2`'s `recv_from` and `recv_out_of_band` take.
 pub(crate) fn as_uninit_mut(buf: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
-    // SAFETY: MaybeUninit<u8> has the layout of u8, and the only writer of
-    // the returned slice is socket2's recv_from, which writes initialised
-    // bytes (the kernel's copy) and never de-initialises any, so `buf` stays
-    // fully initialised.
+    // SAFETY: MaybeUninit<u8> has the layout of u8, and the only writers of
+    // the returned slice are socket2's recv_from and recv_out_of_band, which
+    // write initialised bytes (the kernel's copy) and never de-initialise
+    // any, so `buf` stays fully initialised.
     unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
 }
