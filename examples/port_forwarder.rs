@@ -282,22 +282,29 @@ impl Handler for Half {
     /// half's socket when nothing is queued for it.
     fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         let mut buf = self.buf.borrow_mut();
-        let n = ch.recv(&mut buf)?; // 0: this side closed; handle_close follows
-        let mut data = &buf[..n];
         let mut pipe = self.pipe.borrow_mut();
         let outgoing = pipe.from(self.side);
-        if outgoing.queue.is_empty() && !data.is_empty() {
-            if let Some(peer) = self.peer.and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
-                if peer.connected() {
-                    // An error is the other half's to find on its own next
-                    // event; here it just means nothing was sent.
-                    let sent = peer.send(data).unwrap_or(0);
-                    data = &data[sent..];
+        loop {
+            let n = ch.recv(&mut buf)?; // 0: this side closed; handle_close follows
+            let mut data = &buf[..n];
+            if outgoing.queue.is_empty() && !data.is_empty() {
+                if let Some(peer) = self.peer.and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+                    if peer.connected() {
+                        // An error is the other half's to find on its own
+                        // next event; here it just means nothing was sent.
+                        let sent = peer.send(data).unwrap_or(0);
+                        data = &data[sent..];
+                    }
                 }
             }
+            outgoing.queue.extend(data);
+            // A read that filled the buffer means more is probably waiting:
+            // take it now, while there is room, rather than after another
+            // trip through the loop. A short read costs no extra syscall.
+            if n < buf.len() || outgoing.queue.len() >= LIMIT {
+                return Ok(());
+            }
         }
-        outgoing.queue.extend(data);
-        Ok(())
     }
 
     /// `sent = self.send(buffer)`, then drop what was sent.
