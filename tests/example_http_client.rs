@@ -2,6 +2,11 @@
 //! server the test runs itself (std::net, a thread per connection).
 
 mod common;
+/// The example's URL parser, compiled here too so that its unit tests run
+/// with `cargo test` (an example's own tests do not).
+#[path = "../examples/http_client/url.rs"]
+#[allow(dead_code)]
+mod url;
 
 use common::*;
 use std::io::{Read, Write};
