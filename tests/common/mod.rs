@@ -131,34 +131,7 @@ impl Server {
     /// for its `listening on IP:PORT` line. Pass `--bind 127.0.0.1:0` (or
     /// the example's equivalent) so parallel tests never collide.
     pub fn start(name: &str, args: &[&str]) -> Server {
-        let mut proc = Proc::spawn(name, args);
-        let stdout: ChildStdout = proc.child.stdout.take().expect("stdout piped");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = match rx.recv_timeout(PATIENCE) {
-            Ok(line) => line,
-            Err(_) => {
-                let err = stderr_now(&mut proc);
-                panic!("{name} {args:?} printed no `listening on` line; stderr:\n{err}");
-            }
-        };
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{name}: first stdout line is {first:?}"))
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}: bad address in {first:?}: {e}"));
-        Server {
-            proc,
-            addr,
-            stdout: rx,
-        }
+        Server::from_proc(Proc::spawn(name, args))
     }
 
     /// The next stdout line, waiting at most [`PATIENCE`].
@@ -354,8 +327,9 @@ pub fn rss_kib(pid: i32) -> u64 {
 }
 
 impl Server {
-    /// Like [`Server::start`], for a process started by the caller (e.g.
-    /// through a shell that sets limits first). Waits for `listening on`.
+    /// A server started by the caller (e.g. through a shell that sets limits
+    /// first, or by [`Server::start`]): waits (at most [`PATIENCE`]) for its
+    /// `listening on IP:PORT` line.
     pub fn from_proc(mut proc: Proc) -> Server {
         let stdout: ChildStdout = proc.child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel::<String>();
