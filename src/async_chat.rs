@@ -1084,6 +1084,7 @@ mod tests {
         assert_eq!(find_prefix_at_end(b"xqq", b"qqq"), 2);
         assert_eq!(find_prefix_at_end(b"qq", b"qqq"), 2);
         assert_eq!(find_prefix_at_end(b"q", b"qqq"), 1);
+        assert_eq!(find_prefix_at_end(b"\r\n\r", b"\r\n\r\n"), 3);
     }
 
     #[test]

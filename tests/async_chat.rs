@@ -9,8 +9,8 @@
 
 use proptest::prelude::*;
 use selectloop::{
-    find_prefix_at_end, AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handler,
-    IncomingTooLong, Loop, Map, SimpleProducer, Terminator, Token, Type,
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handler, IncomingTooLong, Loop, Map,
+    SimpleProducer, Terminator, Token, Type,
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -417,16 +417,6 @@ fn negative_terminator_is_refused_with_a_clear_error() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("-1"), "{err}");
     assert_eq!(Terminator::try_from(0i64).unwrap(), Terminator::Count(0));
-}
-
-#[test]
-fn find_prefix_at_end_finds_a_partial_terminator() {
-    assert_eq!(find_prefix_at_end(b"qwerty\r", b"\r\n"), 1);
-    assert_eq!(find_prefix_at_end(b"qwertydkjf", b"\r\n"), 0);
-    assert_eq!(find_prefix_at_end(b"abqq", b"qqq"), 2);
-    assert_eq!(find_prefix_at_end(b"abq", b"qqq"), 1);
-    assert_eq!(find_prefix_at_end(b"", b"qqq"), 0);
-    assert_eq!(find_prefix_at_end(b"\r\n\r", b"\r\n\r\n"), 3);
 }
 
 // ---------------------------------------------------------------------------
