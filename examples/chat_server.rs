@@ -227,7 +227,7 @@ impl Handler for ChatServer {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     let event_loop = args.backend.start();
 
     // The signal channel first, then ChatServer(8123).

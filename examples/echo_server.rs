@@ -122,7 +122,7 @@ impl Handler for EchoServer {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     let event_loop = args.backend.start();
 
     // The signal channel first, then EchoServer('localhost', 8080).

@@ -207,7 +207,7 @@ fn copy(
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     let event_loop = args.backend.start();
     let (stdin, stdout) = (io::stdin(), io::stdout());
     let saved = (status_flags(&stdin), status_flags(&stdout));

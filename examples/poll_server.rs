@@ -90,7 +90,7 @@ const SIGNALS: usize = 1;
 const FIRST_CLIENT: usize = 2;
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     common::init_logging(false);
     let (listener, signals) = raw_server::listen(args.bind);
     if let Err(e) = serve(&listener, &signals, args.trace) {

@@ -354,7 +354,7 @@ impl Handler for Half {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     let event_loop = args.backend.start();
     let local = SocketAddr::new(args.local_ip, args.local_port);
     // Checked by hand rather than by clap, whose message for a missing

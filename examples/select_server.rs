@@ -77,7 +77,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     common::init_logging(false);
     // s = socket.socket(); s.bind(...); s.listen(5)
     let (listener, signals) = raw_server::listen(args.bind);

@@ -32,6 +32,28 @@ impl LoopArgs {
     }
 }
 
+/// Parses the command line (clap), keeping EXAMPLES.md's contract for bad
+/// arguments: a one-line error naming the problem, the usage, exit status 2.
+/// (clap leaves the usage out for a value that does not parse.)
+pub fn parse_args<A: clap::Parser>() -> A {
+    A::try_parse().unwrap_or_else(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            e.exit();
+        }
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or("error: bad arguments");
+        let bin = std::env::args_os()
+            .next()
+            .map(std::path::PathBuf::from)
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let usage = A::command().bin_name(bin).render_usage().to_string();
+        eprintln!("{first}\n\n{usage}\n\nFor more information, try '--help'.");
+        std::process::exit(2)
+    })
+}
+
 /// Logs go to stderr: `info` by default, `RUST_LOG` overrides, `--trace`
 /// adds the loop's trace lines.
 pub fn init_logging(trace: bool) {

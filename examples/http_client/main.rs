@@ -142,7 +142,7 @@ fn start_fetch(url: &Url) -> io::Result<Dispatcher> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args: Args = common::parse_args();
     if args.urls.is_empty() {
         // Checked by hand: clap's message for a missing argument spreads
         // over two lines.

@@ -195,13 +195,17 @@ pub fn run(name: &str, args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<u8>, Str
 }
 
 /// Asserts the bad-arguments contract: exit status 2, a one-line error
-/// naming the problem first on stderr, no panic.
+/// naming the problem first on stderr, the usage, no panic.
 pub fn assert_bad_args(name: &str, args: &[&str], mentions: &str) {
     let (status, _out, err) = run(name, args, b"");
     assert_eq!(status.code(), Some(2), "{name} {args:?}: stderr:\n{err}");
     assert!(
         !err.contains("panicked"),
         "{name} {args:?} panicked:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("Usage: {name}")),
+        "{name} {args:?}: no usage on stderr:\n{err}"
     );
     let first = err.lines().next().unwrap_or("");
     assert!(
