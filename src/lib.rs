@@ -387,3 +387,9 @@ pub use handler::{DispatcherType, Handler};
 pub use map::{Map, Token};
 pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};
+
+/// The code blocks of README.md, compiled as doctests so the README's
+/// example cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
