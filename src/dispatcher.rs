@@ -239,9 +239,11 @@ impl Dispatcher {
     /// that is how the kernel reports a finished connect.
     pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
         let addr = addr.into();
+        let sock = self.sock()?;
+        let result = sock.connect(&addr);
         self.connected = false;
         self.connecting = true;
-        match self.sock()?.connect(&addr) {
+        match result {
             Ok(()) => {}
             Err(e)
                 if matches!(
@@ -560,6 +562,18 @@ mod tests {
         let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
         d.bind(localhost()).unwrap();
         assert_ne!(d.addr().unwrap().as_socket().unwrap().port(), 0);
+    }
+
+    #[test]
+    fn connect_without_a_socket_fails_and_leaves_no_connect_pending() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let mut file = Dispatcher::file_dispatcher(&r).unwrap();
+        assert!(file.connect(localhost()).is_err());
+        assert!(!file.connecting() && file.connected());
+        let mut closed = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        closed.close();
+        assert!(closed.connect(localhost()).is_err());
+        assert!(!closed.connecting());
     }
 
     #[test]

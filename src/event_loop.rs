@@ -131,6 +131,11 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
             too_large: !fits,
         });
     });
+    if slots.len() == 0 {
+        // The last channels were closed behind the loop's back (through
+        // `channel_mut(..).close()`): nothing is left to wait for.
+        return Ok(control(slots));
+    }
     // An fd that did not fit must hear of it now, not after a full sleep.
     let timeout = if too_large {
         Some(Duration::ZERO)
@@ -229,6 +234,10 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
             too_large: false,
         });
     });
+    if slots.len() == 0 {
+        // As in `poll`: the map emptied while interest was collected.
+        return Ok(control(slots));
+    }
     let trace = log::log_enabled!(log::Level::Trace);
     if trace {
         log::trace!(

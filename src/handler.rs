@@ -163,7 +163,18 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     /// A handler returned an error that does not mean "peer gone" (Python:
     /// an uncaught exception). Default: log it at error level, with the
     /// channel, and close the channel.
+    ///
+    /// Except a listening one: an error while setting up one accepted
+    /// connection (say `EMFILE` from `create_socket` in `handle_accepted`,
+    /// when the accept took the last fd) is that connection's failure, and
+    /// asyncore closing the listener for it took the whole server down. Here
+    /// the listener logs it and keeps listening; the accepted socket, dropped
+    /// with the error, is closed.
     fn handle_error(&mut self, ch: &mut D, err: io::Error, cx: &mut Context<'_>) {
+        if ch.dispatcher().accepting() {
+            log::error!("{:?}: uncaptured error: {}; still listening", ch.dispatcher(), err);
+            return;
+        }
         log::error!("{:?}: uncaptured error: {}; closing", ch.dispatcher(), err);
         ch.close();
     }

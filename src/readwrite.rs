@@ -68,6 +68,13 @@ pub(crate) fn dispatch(slots: &mut Slots, token: Token, fd: RawFd, event: Event,
         log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
         return;
     };
+    if ch.dispatcher().is_closed() {
+        // Closed by another handler through `channel_mut(..).close()` since
+        // the syscall: it gets nothing more, and leaves the map now.
+        log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
+        slots.put_back(token, ch);
+        return;
+    }
     let removals = slots.removals;
     {
         let mut cx = Context::new(slots, Some(token));

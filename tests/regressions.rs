@@ -1070,3 +1070,149 @@ fn huge_timeouts_clamp_instead_of_wrapping() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Channels closed behind the loop's back, and listeners that must survive
+// ---------------------------------------------------------------------------
+
+/// Python's `self.peer.close()` is, in Rust, either `cx.close(peer)` or
+/// `cx.channel_mut::<Dispatcher>(peer)?.close()`. After the second, the
+/// peer's pending event from the same select/poll result must not reach it
+/// (its handler would run on a closed dispatcher), and it leaves the map.
+#[test]
+fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
+    for use_poll in BACKENDS {
+        let (b, b_peer) = pair_at(0);
+        let (a, a_peer) = pair_at(0);
+        (&b_peer).write_all(b"b").unwrap();
+        (&a_peer).write_all(b"a").unwrap();
+        let mut map = Map::new();
+        let a_token = Rc::new(Cell::new(None::<Token>));
+        // B is registered first, so it runs first in the pass.
+        let blog = new_log();
+        let mut hb = Rec::new(&blog, true, false);
+        let at = a_token.clone();
+        hb.on_read = hook(move |ch, cx| {
+            ch.recv(&mut [0u8; 8])?;
+            if let Some(a) = at.get().and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+                a.close();
+            }
+            Ok(())
+        });
+        map.add(Dispatcher::from_socket(b).unwrap(), hb);
+        let alog = new_log();
+        let ta = map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&alog, true, false),
+        );
+        a_token.set(Some(ta));
+        lp(use_poll).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&blog), ["read"], "{}", name(use_poll));
+        assert!(
+            events(&alog).is_empty(),
+            "{}: the closed channel got {:?}",
+            name(use_poll),
+            events(&alog)
+        );
+        assert!(!map.contains(ta), "{}: still in the map", name(use_poll));
+    }
+}
+
+/// The last channel closed through `channel_mut` (not `Map::close`): the
+/// loop must notice the map is empty and return, not wait its whole timeout
+/// (or forever, with `timeout(None)`) on nothing.
+#[test]
+fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() {
+    for use_poll in BACKENDS {
+        let (a, _peer) = pair_at(0);
+        let mut map = Map::new();
+        let t = map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            Rec::new(&new_log(), true, false),
+        );
+        map.channel_mut::<Dispatcher>(t).unwrap().close();
+        let start = Instant::now();
+        let stop = Loop::new()
+            .timeout(PATIENCE)
+            .use_poll(use_poll)
+            .run(&mut map)
+            .unwrap();
+        assert_eq!(stop, Stop::Empty, "{}", name(use_poll));
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{}: waited the whole timeout on an empty map",
+            name(use_poll)
+        );
+        assert!(map.is_empty());
+    }
+}
+
+/// asyncore closes a listener whose handler raised, so one connection that
+/// cannot be set up (EMFILE from the socket `handle_accepted` opens for it,
+/// when the accept took the last fd) takes the whole server down. Here the
+/// default `handle_error` of a listening channel logs and keeps listening.
+#[test]
+fn a_failing_handle_accepted_does_not_close_the_listener() {
+    /// Fails the first connection, serves the others.
+    struct FailsFirst {
+        attempts: Rc<Cell<usize>>,
+    }
+    impl Handler for FailsFirst {
+        fn handle_accepted(
+            &mut self,
+            _ch: &mut Dispatcher,
+            sock: socket2::Socket,
+            _addr: socket2::SockAddr,
+            cx: &mut Context<'_>,
+        ) -> io::Result<()> {
+            self.attempts.set(self.attempts.get() + 1);
+            if self.attempts.get() == 1 {
+                return Err(io::Error::from_raw_os_error(libc::EMFILE));
+            }
+            cx.add(
+                Dispatcher::from_socket(sock)?,
+                Rec::new(&new_log(), true, false),
+            );
+            Ok(())
+        }
+    }
+    for use_poll in BACKENDS {
+        let mut server =
+            Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
+        server
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+        server.listen(5).unwrap();
+        let addr = server.addr().unwrap().as_socket().unwrap();
+        let attempts = Rc::new(Cell::new(0));
+        let mut map = Map::new();
+        let lt = map.add(
+            server,
+            FailsFirst {
+                attempts: attempts.clone(),
+            },
+        );
+        let run_until = |map: &mut Map, n: usize| {
+            let deadline = Instant::now() + PATIENCE;
+            while attempts.get() < n && map.contains(lt) {
+                assert!(Instant::now() < deadline, "{}: no accept", name(use_poll));
+                lp(use_poll).count(1).run(map).unwrap();
+            }
+        };
+        let _first = std::net::TcpStream::connect(addr).unwrap();
+        run_until(&mut map, 1);
+        assert!(
+            map.contains(lt),
+            "{}: the listener was closed",
+            name(use_poll)
+        );
+        let _second = std::net::TcpStream::connect(addr).unwrap();
+        run_until(&mut map, 2);
+        assert_eq!(
+            map.len(),
+            2,
+            "{}: the second client is served",
+            name(use_poll)
+        );
+    }
+}
