@@ -172,7 +172,11 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     /// with the error, is closed.
     fn handle_error(&mut self, ch: &mut D, err: io::Error, cx: &mut Context<'_>) {
         if ch.dispatcher().accepting() {
-            log::error!("{:?}: uncaptured error: {}; still listening", ch.dispatcher(), err);
+            log::error!(
+                "{:?}: uncaptured error: {}; still listening",
+                ch.dispatcher(),
+                err
+            );
             return;
         }
         log::error!("{:?}: uncaptured error: {}; closing", ch.dispatcher(), err);
