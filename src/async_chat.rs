@@ -290,6 +290,11 @@ enum Outgoing {
 /// * **A closed channel stops reading.** If `found_terminator` closes the
 ///   channel, the rest of the data already read is dropped instead of being
 ///   fed to a dead channel.
+/// * **A failing `found_terminator` cannot pile up input.** As in asynchat,
+///   the rest of that read waits for the next read event. If the handler's
+///   `handle_error` keeps the channel and the backlog passes `max_incoming`
+///   (or one read, if larger), that is an [`IncomingTooLong`] error and the
+///   channel closes.
 ///
 /// It dereferences to [`Dispatcher`], so `recv`, `addr()`, `connected()`
 /// and the rest are there as in Python's subclass.
@@ -745,8 +750,17 @@ impl AsyncChat {
     ) -> io::Result<()> {
         // The buffer is taken out of `self`, so that slices of it can be
         // handed to the hooks along with `&mut self`; it goes back at the end.
-        let mut buf = std::mem::take(&mut self.ac_in_buffer);
         let old = self.ac_in_len;
+        // After a `found_terminator` error, the rest of that read waits here
+        // for the next read event (as in asynchat). A handler whose
+        // `handle_error` keeps the channel must not let that backlog grow by
+        // a read per event: past `max_incoming` (or one read, if larger) it
+        // is an `IncomingTooLong` error, as an over-long line is.
+        if old > self.max_incoming.max(self.ac_in_buffer_size) {
+            self.ac_in_len = 0;
+            return Err(self.overflow());
+        }
+        let mut buf = std::mem::take(&mut self.ac_in_buffer);
         let want = old + self.ac_in_buffer_size;
         if buf.len() < want {
             buf.resize(want, 0);
@@ -849,19 +863,24 @@ impl AsyncChat {
     fn check_limit(&mut self, n: usize) -> io::Result<()> {
         let total = self.collected.saturating_add(n);
         if total > self.max_incoming {
-            self.overflowed = true;
-            let terminator = match &self.terminator {
-                Terminator::Bytes(t) => t.clone(),
-                _ => Vec::new(),
-            };
-            return Err(IncomingTooLong {
-                limit: self.max_incoming,
-                terminator,
-            }
-            .into());
+            return Err(self.overflow());
         }
         self.collected = total;
         Ok(())
+    }
+
+    /// The [`IncomingTooLong`] error; marks the channel for closing.
+    fn overflow(&mut self) -> io::Error {
+        self.overflowed = true;
+        let terminator = match &self.terminator {
+            Terminator::Bytes(t) => t.clone(),
+            _ => Vec::new(),
+        };
+        IncomingTooLong {
+            limit: self.max_incoming,
+            terminator,
+        }
+        .into()
     }
 
     /// After a hook: a `close_when_done` was reached, or a `push` failed.

@@ -560,6 +560,70 @@ fn incoming_limit_closes_only_that_channel() {
     }
 }
 
+/// A protocol that answers a bad line with an error and goes on: its
+/// `handle_error` keeps the channel. The rest of a read after a failing
+/// line waits in the input buffer for the next read (as in asynchat); that
+/// backlog must not grow by a read per event without bound.
+#[test]
+fn backlog_after_found_terminator_errors_is_bounded() {
+    struct RejectsEverything {
+        errors: Rc<RefCell<Vec<io::Error>>>,
+    }
+    impl AsyncChatHandler for RejectsEverything {
+        fn found_terminator(
+            &mut self,
+            ch: &mut AsyncChat,
+            _cx: &mut Context<'_>,
+        ) -> io::Result<()> {
+            ch.take_incoming();
+            Err(io::Error::other("500 bad command"))
+        }
+        fn handle_error(&mut self, _ch: &mut AsyncChat, err: io::Error, _cx: &mut Context<'_>) {
+            self.errors.borrow_mut().push(err); // and keep the channel
+        }
+    }
+    for use_poll in BACKENDS {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let errors = Rc::new(RefCell::new(Vec::new()));
+        let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
+        ch.set_ac_in_buffer_size(64);
+        ch.set_max_incoming(128);
+        let mut map = Map::new();
+        let token = map.add(
+            ch,
+            RejectsEverything {
+                errors: errors.clone(),
+            },
+        );
+        peer.write_all(&b"bad\n".repeat(1000)).unwrap();
+        for _ in 0..500 {
+            if !map.contains(token) {
+                break;
+            }
+            Loop::new()
+                .use_poll(use_poll)
+                .timeout(Duration::from_millis(10))
+                .count(1)
+                .run(&mut map)
+                .unwrap();
+        }
+        assert!(
+            !map.contains(token),
+            "{}: the backlog grew and the channel stayed",
+            backend(use_poll)
+        );
+        let errors = errors.borrow();
+        let last = errors.last().expect("errors were reported");
+        assert!(
+            last.get_ref()
+                .and_then(|e| e.downcast_ref::<IncomingTooLong>())
+                .is_some(),
+            "{}: the last error is {last}",
+            backend(use_poll)
+        );
+    }
+}
+
 #[test]
 fn incoming_limit_counts_data_split_without_terminator() {
     for use_poll in BACKENDS {
