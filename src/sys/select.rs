@@ -26,12 +26,22 @@ const PROBED_FD_SETSIZE: usize = parse_usize(env!("SELECTLOOP_FD_SETSIZE"));
 /// `FD_SETSIZE - 1` can be passed to select(2), larger ones cannot.
 ///
 /// Read from the C headers at build time (see `build.rs`), falling back to
-/// `libc::FD_SETSIZE`. Typically 1024.
+/// `libc::FD_SETSIZE`, and never more than the bits that `libc::fd_set`
+/// really has (a C compiler run with `-DFD_SETSIZE=4096` must not let an fd
+/// index past the set this crate allocates). Typically 1024.
 #[allow(clippy::unnecessary_cast)] // libc's type differs between platforms
-pub const FD_SETSIZE: usize = if PROBED_FD_SETSIZE == 0 {
-    libc::FD_SETSIZE as usize
-} else {
-    PROBED_FD_SETSIZE
+pub const FD_SETSIZE: usize = {
+    let probed = if PROBED_FD_SETSIZE == 0 {
+        libc::FD_SETSIZE as usize
+    } else {
+        PROBED_FD_SETSIZE
+    };
+    let storage = 8 * std::mem::size_of::<libc::fd_set>();
+    if probed < storage {
+        probed
+    } else {
+        storage
+    }
 };
 
 /// An fd that cannot be used with select(2) because it is not below
