@@ -47,6 +47,11 @@
 //!   the server cleanly through a self-pipe, one more `pollfd`.
 //! * poll(2) has no `FD_SETSIZE` limit: a client on fd 5000 is served like
 //!   any other (compare `select_server`).
+//! * Out of fds (`EMFILE`), `accept` fails while the connection stays
+//!   queued, so the listener stays readable: asking for its `POLLIN` again
+//!   at once is a 100% CPU spin. It asks for nothing for 100 ms instead
+//!   (the wait's timeout), and the queued clients are accepted once fds
+//!   free up.
 //!
 //! Instead of `register`/`unregister`, the `pollfd` array is rebuilt before
 //! each call from the list of clients: `clear()` and refill keeps the same
@@ -66,10 +71,10 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client};
+use common::raw_server::{self, Client, Listener};
 use selectloop::sys::{poll, PollFd, PollFlags};
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 /// Prints what clients send, on poll(2) alone.
@@ -92,29 +97,37 @@ const FIRST_CLIENT: usize = 2;
 fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
-    let (listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&listener, &signals, args.trace) {
+    let (mut listener, signals) = raw_server::listen(args.bind);
+    if let Err(e) = serve(&mut listener, &signals, args.trace) {
         common::fail(format_args!("poll failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
     let mut clients: Vec<Client> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
     loop {
         // p.register(...) for everything we watch, as one array.
         fds.clear();
-        fds.push(PollFd::new(listener.as_raw_fd(), PollFlags::POLLIN));
+        // The listener asks for nothing during a short pause after accept
+        // ran out of fds (it keeps its place in the array).
+        let pause = listener.paused();
+        let listen_for = if pause.is_some() {
+            PollFlags::EMPTY
+        } else {
+            PollFlags::POLLIN
+        };
+        fds.push(PollFd::new(listener.sock.as_raw_fd(), listen_for));
         fds.push(PollFd::new(signals.as_raw_fd(), PollFlags::POLLIN));
         for c in &clients {
             fds.push(PollFd::new(c.sock.as_raw_fd(), PollFlags::POLLIN));
         }
         if trace {
-            eprintln!("poll({fds:?}, timeout=None)");
+            eprintln!("poll({fds:?}, timeout={pause:?})");
         }
         // events = p.poll()
-        poll(&mut fds, None)?;
+        poll(&mut fds, pause)?;
         if trace {
             let ready: Vec<_> = fds.iter().filter(|p| !p.revents().is_empty()).collect();
             eprintln!("poll -> {ready:?}");
@@ -132,7 +145,7 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
         clients.retain_mut(|c| !ready.next().unwrap_or(false) || c.read_chunk());
         if fds[LISTENER].revents().contains(PollFlags::POLLIN) {
             // c, addr = s.accept(): poll(2) has no limit on fd numbers.
-            clients.extend(Client::accept(listener, |_| Ok(())));
+            clients.extend(listener.accept(|_| Ok(())));
         }
     }
 }

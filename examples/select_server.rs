@@ -41,6 +41,10 @@
 //!   `fd_set`. Python's `select` raises and the loop dies; here
 //!   [`FdSet::insert`] returns an error, and such a client is refused: it is
 //!   closed at once with a warning on stderr (`poll_server` has no limit).
+//! * Out of fds (`EMFILE`), `accept` fails while the connection stays
+//!   queued, so the listener stays readable: watching it again at once is
+//!   a 100% CPU spin. The listener sits out 100 ms instead (the wait's
+//!   timeout), and the queued clients are accepted once fds free up.
 //! * SIGINT/SIGTERM end the server cleanly (exit status 0): a self-pipe is
 //!   one more fd in the read set.
 //!
@@ -59,10 +63,10 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client};
+use common::raw_server::{self, Client, Listener};
 use selectloop::sys::{select, FdSet};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 
 /// Prints what clients send, on select(2) alone.
@@ -80,14 +84,14 @@ fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
     // s = socket.socket(); s.bind(...); s.listen(5)
-    let (listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&listener, &signals, args.trace) {
+    let (mut listener, signals) = raw_server::listen(args.bind);
+    if let Err(e) = serve(&mut listener, &signals, args.trace) {
         common::fail(format_args!("select failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
     // inputs = [s]: here the clients only; the listener and the signal pipe
     // are added to the read set by hand each time.
     let mut inputs: Vec<Client> = Vec::new();
@@ -96,7 +100,11 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
         // filled again before every call (Python builds them from `inputs`).
         let mut rs = FdSet::new();
         let (mut ws, mut es) = (FdSet::new(), FdSet::new());
-        rs.insert(listener.as_raw_fd())?;
+        // The listener sits out a short pause after accept ran out of fds.
+        let pause = listener.paused();
+        if pause.is_none() {
+            rs.insert(listener.sock.as_raw_fd())?;
+        }
         rs.insert(signals.as_raw_fd())?;
         for c in &inputs {
             // Cannot fail: a client whose fd does not fit was refused at
@@ -104,10 +112,10 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
             rs.insert(c.sock.as_raw_fd())?;
         }
         if trace {
-            eprintln!("select(read={rs:?}, write={{}}, except={{}}, timeout=None)");
+            eprintln!("select(read={rs:?}, write={{}}, except={{}}, timeout={pause:?})");
         }
         // rs, ws, es = select.select(inputs, [], [])
-        select(&mut rs, &mut ws, &mut es, None)?;
+        select(&mut rs, &mut ws, &mut es, pause)?;
         if trace {
             eprintln!("select -> read={rs:?}");
         }
@@ -118,13 +126,13 @@ fn serve(listener: &TcpListener, signals: &impl AsRawFd, trace: bool) -> io::Res
         }
         // if r is s: a connection is waiting. The test Python never makes:
         // does the new fd fit an fd_set?
-        if rs.contains(listener.as_raw_fd()) {
+        if rs.contains(listener.sock.as_raw_fd()) {
             let fits = |sock: &TcpStream| {
                 FdSet::new()
                     .insert(sock.as_raw_fd())
                     .map_err(|e| e.to_string())
             };
-            inputs.extend(Client::accept(listener, fits));
+            inputs.extend(listener.accept(fits));
         }
         // for r in rs: read each ready client; drop those that left
         // (Python: inputs.remove(r); here dropping the client closes it).

@@ -226,3 +226,70 @@ fn trace_flag_is_accepted_and_shows_the_syscall() {
         thread::yield_now();
     }
 }
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Out of fds (EMFILE), a pending connection keeps the listener readable:
+/// a loop that keeps watching it spins at 100% CPU. The raw servers leave
+/// the listener out of the wait for a moment instead, and accept the
+/// waiting clients once fds free up.
+#[test]
+fn out_of_fds_the_raw_servers_do_not_spin_and_accept_again_later() {
+    for name in SERVERS {
+        let child = Command::new("bash")
+            .args(["-c", "ulimit -n 12 || exit 97; exec \"$@\"", "low-fds"])
+            .arg(example_path(name))
+            .args(["--bind", "127.0.0.1:0"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bash");
+        let server = Server::from_proc(Proc {
+            child,
+            name: name.to_string(),
+        });
+        let pid = server.proc.pid();
+        // More clients than fds: the rest wait in the listen backlog.
+        let clients: Vec<TcpStream> = (0..10).map(|_| connect(server.addr)).collect();
+        let mut greeted = 0;
+        while server
+            .stdout
+            .recv_timeout(Duration::from_millis(300))
+            .is_ok()
+        {
+            greeted += 1;
+        }
+        assert!(
+            greeted < clients.len(),
+            "{name}: every client got an fd; the limit did not bite"
+        );
+        let before = cpu_ticks(pid);
+        thread::sleep(Duration::from_millis(1000));
+        let used = cpu_ticks(pid) - before;
+        // A spin burns ~100 ticks a second; a paused listener a few at most.
+        assert!(
+            used < 50,
+            "{name}: {used} ticks of CPU in 1 s while out of fds"
+        );
+        // Hang up: fds free, and the waiting clients are accepted.
+        drop(clients);
+        let mut later = 0;
+        let deadline = Instant::now() + PATIENCE;
+        while later == 0 && Instant::now() < deadline {
+            if let Ok(line) = server.stdout.recv_timeout(Duration::from_millis(100)) {
+                later += usize::from(line.starts_with("Got connection from"));
+            }
+        }
+        assert!(later > 0, "{name}: no client accepted after fds freed");
+    }
+}
