@@ -47,6 +47,11 @@ impl<'a> Context<'a> {
 
     /// Another channel's dispatcher as type `D`; `None` for a stale token, a
     /// type mismatch, or the running channel (use the handler's `ch`).
+    ///
+    /// Closing it through this reference (`.close()`) works like
+    /// [`close`](Self::close): it gets no more events and leaves the map,
+    /// though only when the loop next looks at it; `cx.close(token)` removes
+    /// it at once.
     pub fn channel_mut<D: 'static>(&mut self, token: Token) -> Option<&mut D> {
         self.slots.get_mut(token)?.dispatcher_any().downcast_mut()
     }

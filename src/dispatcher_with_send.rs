@@ -25,7 +25,11 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 ///   default `readable()` is `false`: a peer that sends without reading stops
 ///   being read, so its echo cannot grow the server's memory without bound
 ///   (TCP flow control then slows the peer). A `send` while full is refused
-///   with an error and queues nothing.
+///   with an error and queues nothing; a `send` while not yet full is taken
+///   whole, so the queue holds at most the limit plus one `send`'s data.
+///   Data sent before the connection is up (or after it closed) is queued
+///   too: it goes out after `handle_connect` (or is dropped with the
+///   channel).
 /// * **No copy when idle.** If nothing is queued, `send` writes straight from
 ///   the caller's buffer and queues only the part the kernel did not take.
 /// * **Connecting is fine.** Data sent before the connection is established

@@ -283,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn poll_times_out_with_zero() {
+    fn poll_waits_out_its_timeout() {
         let (a, _b) = UnixStream::pair().unwrap();
         let mut fds = [PollFd::new(a.as_raw_fd(), PollFlags::POLLIN)];
         let start = std::time::Instant::now();
