@@ -75,9 +75,13 @@
 //!   no copy into the buffer, and no wait for the next loop pass.
 //! * **No lost bytes at close.** The original closes both halves at once
 //!   when either side closes, dropping whatever was still buffered for the
-//!   other side. Here a closing half marks its flow closed in the `Pipe`;
-//!   the other half delivers what is pending and then closes itself (or is
-//!   closed at once if nothing is pending).
+//!   other side, and the answer to a client that shuts down its write side
+//!   after its request (`nc -N`, many HTTP/1.0 clients). Here an EOF is a
+//!   half-close: it is passed on to the other side (`shutdown(SHUT_WR)`)
+//!   once everything before it is delivered, the answer still flows back,
+//!   and the pair closes when both directions are done. A broken
+//!   connection (reset, hang-up) closes its half at once; the other half
+//!   delivers what is pending for its side and then closes.
 //! * **Bounded buffers.** The original reads as fast as one side sends, so
 //!   a slow reader on the other side makes the buffer (and the process)
 //!   grow without bound. Here a half stops reading (`readable()` is
@@ -98,7 +102,7 @@ use selectloop::{
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::rc::Rc;
 
 /// Forwards every connection to LOCAL_IP:LOCAL_PORT to REMOTE_IP:REMOTE_PORT.
@@ -146,23 +150,18 @@ enum Side {
     Remote,
 }
 
-impl Side {
-    fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Remote,
-            Side::Remote => Side::Client,
-        }
-    }
-}
-
 /// One direction: bytes read from one side, on their way to the other.
 #[derive(Default)]
 struct Flow {
     /// Read, not yet written to the other side. A ring buffer: sent bytes
     /// leave from the front without shifting the rest.
     queue: VecDeque<u8>,
-    /// The side it comes from is closed: nothing more will come.
-    closed: bool,
+    /// The side it comes from sent its end (EOF): nothing more will come,
+    /// though that side may still be reading.
+    ended: bool,
+    /// The side it comes from is closed entirely (hung up, reset, refused):
+    /// nothing can be delivered back to it either.
+    gone: bool,
 }
 
 /// What the two halves of one forwarded connection share: the article's
@@ -174,11 +173,12 @@ struct Pipe {
 }
 
 impl Pipe {
-    /// The flow that comes from `side`.
-    fn from(&mut self, side: Side) -> &mut Flow {
+    /// The two flows as `side` sees them: the one it reads into (on its way
+    /// to the other side), and the one it writes out of.
+    fn flows(&mut self, side: Side) -> (&mut Flow, &mut Flow) {
         match side {
-            Side::Client => &mut self.client_to_remote,
-            Side::Remote => &mut self.remote_to_client,
+            Side::Client => (&mut self.client_to_remote, &mut self.remote_to_client),
+            Side::Remote => (&mut self.remote_to_client, &mut self.client_to_remote),
         }
     }
 }
@@ -233,6 +233,12 @@ struct Half {
     buf: ReadBuffer,
     /// The other half (`None` only for the moment before it is added).
     peer: Option<Token>,
+    /// `recv` just returned 0: the `handle_close` that follows is this
+    /// side's EOF, not a broken connection.
+    eof: bool,
+    /// This side's write half is shut down: the other side's EOF has been
+    /// passed on.
+    shut: bool,
 }
 
 impl Half {
@@ -243,6 +249,8 @@ impl Half {
             pipe: Rc::clone(pipe),
             buf: Rc::clone(buf),
             peer: None,
+            eof: false,
+            shut: false,
         }
     }
 
@@ -253,24 +261,27 @@ impl Half {
             pipe: Rc::clone(pipe),
             buf: Rc::clone(buf),
             peer: Some(receiver),
+            eof: false,
+            shut: false,
         }
     }
 }
 
 impl Handler for Half {
-    /// Read while the other side is there to take it and the buffer
-    /// towards it has room.
+    /// Read while this side has not ended, the other side is there to take
+    /// it, and the buffer towards it has room.
     fn readable(&mut self, _ch: &Dispatcher) -> bool {
         let mut pipe = self.pipe.borrow_mut();
-        !pipe.from(self.side.other()).closed && pipe.from(self.side).queue.len() < LIMIT
+        let (outgoing, incoming) = pipe.flows(self.side);
+        !outgoing.ended && !incoming.gone && outgoing.queue.len() < LIMIT
     }
 
-    /// `len(buffer) > 0`, or: the other side is gone and we must wake up to
-    /// close ourselves.
+    /// `len(buffer) > 0`, or: the other side ended and its end must be
+    /// passed on (or, if it is gone, this side closed).
     fn writable(&mut self, _ch: &Dispatcher) -> bool {
         let mut pipe = self.pipe.borrow_mut();
-        let incoming = pipe.from(self.side.other());
-        !incoming.queue.is_empty() || incoming.closed
+        let (_, incoming) = pipe.flows(self.side);
+        !incoming.queue.is_empty() || (incoming.ended && !self.shut)
     }
 
     /// `def handle_connect(self): pass` (the default would log a warning).
@@ -283,11 +294,15 @@ impl Handler for Half {
     fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         let mut buf = self.buf.borrow_mut();
         let mut pipe = self.pipe.borrow_mut();
-        let outgoing = pipe.from(self.side);
+        let (outgoing, _) = pipe.flows(self.side);
         loop {
-            let n = ch.recv(&mut buf)?; // 0: this side closed; handle_close follows
+            let n = ch.recv(&mut buf)?;
+            if n == 0 {
+                self.eof = true; // this side's end: handle_close follows
+                return Ok(());
+            }
             let mut data = &buf[..n];
-            if outgoing.queue.is_empty() && !data.is_empty() {
+            if outgoing.queue.is_empty() {
                 if let Some(peer) = self.peer.and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
                     if peer.connected() {
                         // An error is the other half's to find on its own
@@ -307,28 +322,51 @@ impl Handler for Half {
         }
     }
 
-    /// `sent = self.send(buffer)`, then drop what was sent.
+    /// `sent = self.send(buffer)`, then drop what was sent. Once all the
+    /// other side sent is delivered and it has ended, pass its end on
+    /// (`shutdown(SHUT_WR)`), or close if it is gone.
     fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
         let mut pipe = self.pipe.borrow_mut();
-        let incoming = pipe.from(self.side.other());
-        let sent = ch.send(incoming.queue.as_slices().0)?;
-        incoming.queue.drain(..sent);
-        if incoming.queue.is_empty() && incoming.closed {
-            ch.close(); // everything the other side sent is delivered
+        let (outgoing, incoming) = pipe.flows(self.side);
+        if !incoming.queue.is_empty() {
+            let sent = ch.send(incoming.queue.as_slices().0)?;
+            incoming.queue.drain(..sent);
+        }
+        if incoming.queue.is_empty() && incoming.ended && !self.shut {
+            if incoming.gone {
+                ch.close(); // delivered all it sent; nothing can go back
+                return Ok(());
+            }
+            ch.shutdown(Shutdown::Write)?;
+            self.shut = true;
+        }
+        if self.shut && outgoing.ended {
+            ch.close(); // both directions are done
         }
         Ok(())
     }
 
-    /// `self.close(); self.sender.close()` (or `self.receiver.close()`),
-    /// except that the other half first delivers what is pending for its
-    /// side, and then closes itself.
+    /// Python: `self.close(); self.sender.close()` (or `receiver`). Here
+    /// an EOF is only a half-close: this side will send nothing more, but
+    /// may still be waiting for the other side's answer (a client that
+    /// sends its request and shuts down its write side). So the end is
+    /// passed on, and the connection closes once both directions are done.
+    /// A broken connection (hang-up, reset) closes this side at once, and
+    /// the other once it has delivered what is pending for it.
     fn handle_close(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        ch.close();
         let mut pipe = self.pipe.borrow_mut();
+        let (outgoing, incoming) = pipe.flows(self.side);
+        outgoing.ended = true;
+        if std::mem::take(&mut self.eof) {
+            if self.shut {
+                ch.close(); // our write side was done already
+            }
+            return Ok(());
+        }
+        ch.close();
+        outgoing.gone = true;
         // Nobody is left to deliver the other side's bytes to.
-        pipe.from(self.side.other()).queue.clear();
-        let outgoing = pipe.from(self.side);
-        outgoing.closed = true;
+        incoming.queue.clear();
         if let Some(peer) = self.peer {
             if outgoing.queue.is_empty() {
                 cx.close(peer);

@@ -229,6 +229,33 @@ fn client_close_reaches_the_remote_after_its_pending_bytes() {
     }
 }
 
+/// A client that sends its request and then shuts down its write side
+/// (`nc -N`, many HTTP/1.0 and RPC clients) still gets the whole answer:
+/// the forwarder passes the half-close on to the remote instead of closing
+/// both ends, and closes once both directions are done.
+#[test]
+fn a_half_closed_client_still_gets_the_answer() {
+    for backend in BACKENDS {
+        // The remote reads the whole request (to EOF), then answers it.
+        let (raddr, remote_done) = remote(1, |mut s| {
+            let mut request = Vec::new();
+            s.read_to_end(&mut request).unwrap();
+            let answer = [&b"answer to "[..], &request].concat();
+            s.write_all(&answer).unwrap();
+            request
+        });
+        let fwd = forwarder(raddr, backend);
+        let mut client = connect(fwd.addr);
+        client.write_all(b"the request").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap(); // EOF: the forwarder closed
+        assert_eq!(answer, b"answer to the request", "{backend}");
+        assert_eq!(remote_done.join().unwrap(), [b"the request".to_vec()]);
+        drop(fwd);
+    }
+}
+
 /// Nothing listens at the remote: that client's connection is closed, and
 /// the forwarder keeps serving the next client once the remote is up.
 #[test]
