@@ -84,9 +84,11 @@
 //!   delivers what is pending for its side and then closes.
 //! * **Bounded buffers.** The original reads as fast as one side sends, so
 //!   a slow reader on the other side makes the buffer (and the process)
-//!   grow without bound. Here a half stops reading (`readable()` is
-//!   `false`) while the buffer towards the other side holds [`LIMIT`] bytes
-//!   or more; TCP flow control then slows the sender down.
+//!   grow without bound. Here a half reads only while nothing it read
+//!   before still waits for the other side (`readable()` is `false`
+//!   meanwhile): at most one read is ever queued per direction, the rest
+//!   waits in the kernel's socket buffers, and TCP flow control slows the
+//!   sender down. Bytes are copied once, from one socket to the other.
 //! * **A refused remote** (nothing listening, unreachable) reaches the
 //!   sender's `handle_error`: it logs the error and closes that client
 //!   only. The forwarder keeps serving the others.
@@ -127,10 +129,6 @@ struct Args {
     #[command(flatten)]
     backend: common::LoopArgs,
 }
-
-/// A half stops reading while the buffer towards the other half holds this
-/// many bytes or more.
-const LIMIT: usize = 256 * 1024;
 
 /// How much one `recv` may read (the original reads 4096 bytes at a time;
 /// more per call means fewer system calls per MiB).
@@ -269,11 +267,11 @@ impl Half {
 
 impl Handler for Half {
     /// Read while this side has not ended, the other side is there to take
-    /// it, and the buffer towards it has room.
+    /// it, and nothing read before still waits for it.
     fn readable(&mut self, _ch: &Dispatcher) -> bool {
         let mut pipe = self.pipe.borrow_mut();
         let (outgoing, incoming) = pipe.flows(self.side);
-        !outgoing.ended && !incoming.gone && outgoing.queue.len() < LIMIT
+        !outgoing.ended && !incoming.gone && outgoing.queue.is_empty()
     }
 
     /// `len(buffer) > 0`, or: the other side ended and its end must be
@@ -314,9 +312,10 @@ impl Handler for Half {
             }
             outgoing.queue.extend(data);
             // A read that filled the buffer means more is probably waiting:
-            // take it now, while there is room, rather than after another
-            // trip through the loop. A short read costs no extra syscall.
-            if n < buf.len() || outgoing.queue.len() >= LIMIT {
+            // take it now, if the other side took all of this one, rather
+            // than after another trip through the loop. A short read costs
+            // no extra syscall.
+            if n < buf.len() || !outgoing.queue.is_empty() {
                 return Ok(());
             }
         }
