@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 
@@ -50,18 +50,13 @@ fn copies_a_regular_file_stdin_and_to_a_regular_file_stdout() {
     for backend in BACKENDS {
         // stdin a regular file, stdout a pipe
         let input = TempFile::new(&format!("in{backend}"), &data);
-        let mut child = Command::new(example_path(NAME))
-            .arg(backend)
-            .stdin(File::open(&input.0).unwrap())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut proc = Proc {
-            child,
-            name: NAME.into(),
-        };
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend],
+            File::open(&input.0).unwrap(),
+            Stdio::piped(),
+        );
+        let mut stdout = proc.child.stdout.take().unwrap();
         let reader = thread::spawn(move || {
             let mut v = Vec::new();
             stdout.read_to_end(&mut v).map(|_| v)
@@ -75,18 +70,13 @@ fn copies_a_regular_file_stdin_and_to_a_regular_file_stdout() {
 
         // stdin a pipe, stdout a regular file
         let output = TempFile::new(&format!("out{backend}"), b"");
-        let mut child = Command::new(example_path(NAME))
-            .arg(backend)
-            .stdin(Stdio::piped())
-            .stdout(File::create(&output.0).unwrap())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut proc = Proc {
-            child,
-            name: NAME.into(),
-        };
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend],
+            Stdio::piped(),
+            File::create(&output.0).unwrap(),
+        );
+        let mut stdin = proc.child.stdin.take().unwrap();
         let input = data.clone();
         let writer = thread::spawn(move || stdin.write_all(&input));
         let status = proc.wait_timeout(PATIENCE).expect("file_cat hung");
@@ -103,19 +93,9 @@ fn copies_a_regular_file_stdin_and_to_a_regular_file_stdout() {
 #[test]
 fn copies_bytes_as_they_arrive() {
     for backend in BACKENDS {
-        let mut child = Command::new(example_path(NAME))
-            .arg(backend)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut proc = Proc {
-            child,
-            name: NAME.into(),
-        };
+        let mut proc = Proc::spawn_with(NAME, &[backend], Stdio::piped(), Stdio::piped());
+        let mut stdin = proc.child.stdin.take().unwrap();
+        let mut stdout = proc.child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -163,18 +143,14 @@ fn restores_the_blocking_mode_of_its_stdin() {
         // see end of input.
         let (read_end, write_end): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        let mut child = Command::new(example_path(NAME))
-            .arg(backend)
-            .stdin(read_end.try_clone().unwrap()) // we keep `read_end`
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut proc = Proc {
-            child,
-            name: NAME.into(),
-        };
+        // A duplicate for the child: the test keeps `read_end`.
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend],
+            read_end.try_clone().unwrap(),
+            Stdio::piped(),
+        );
+        let mut stdout = proc.child.stdout.take().unwrap();
         let mut w = File::from(write_end);
         w.write_all(b"some bytes").unwrap();
         drop(w);
@@ -197,19 +173,9 @@ fn restores_the_blocking_mode_of_its_stdin() {
 #[test]
 fn a_closed_stdout_is_a_one_line_error() {
     for backend in BACKENDS {
-        let mut child = Command::new(example_path(NAME))
-            .arg(backend)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        drop(child.stdout.take()); // nobody reads stdout
-        let mut proc = Proc {
-            child,
-            name: NAME.into(),
-        };
+        let mut proc = Proc::spawn_with(NAME, &[backend], Stdio::piped(), Stdio::piped());
+        let mut stdin = proc.child.stdin.take().unwrap();
+        drop(proc.child.stdout.take()); // nobody reads stdout
         let err = proc.collect_stderr();
         // On a thread, so a file_cat that stopped reading cannot block the
         // test; it fails (EPIPE) once file_cat has exited or been killed.

@@ -48,11 +48,22 @@ impl Proc {
     /// Starts example `name` with `args`; stdin is null, stdout and stderr
     /// are piped.
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
+        Proc::spawn_with(name, args, Stdio::null(), Stdio::piped())
+    }
+
+    /// Starts example `name` with `args`, the given stdin and stdout, and
+    /// stderr piped.
+    pub fn spawn_with(
+        name: &str,
+        args: &[&str],
+        stdin: impl Into<Stdio>,
+        stdout: impl Into<Stdio>,
+    ) -> Proc {
         let child = Command::new(example_path(name))
             .args(args)
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdin(stdin)
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
