@@ -212,7 +212,7 @@ impl Handler for ChatServer {
         log::info!("Incoming connection from {}", DisplayAddr(&addr));
         // Python: ChatSession(self, sock), whose __init__ sets the
         // terminator and pushes the question.
-        let mut ch = AsyncChat::new(Dispatcher::from_socket(sock)?).with_terminator(b"\n");
+        let mut ch = AsyncChat::new(Dispatcher::from_accepted(sock, addr)?).with_terminator(b"\n");
         ch.set_max_incoming(MAX_LINE);
         ch.push(b"What's your name?\r\n");
         cx.add(

@@ -112,7 +112,7 @@ impl Handler for EchoServer {
     ) -> io::Result<()> {
         log::info!("Incoming connection from {}", DisplayAddr(&addr));
         cx.add(
-            DispatcherWithSend::new(Dispatcher::from_socket(sock)?),
+            DispatcherWithSend::new(Dispatcher::from_accepted(sock, addr)?),
             EchoHandler {
                 buf: Rc::clone(&self.buf),
             },

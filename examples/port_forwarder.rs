@@ -212,7 +212,7 @@ impl Handler for Forwarder {
         // token: the receiver is added first, and learns the sender's token
         // right after (Python: `receiver.sender = self`).
         let receiver = cx.add(
-            Dispatcher::from_socket(conn)?,
+            Dispatcher::from_accepted(conn, addr)?,
             Half::receiver(&pipe, &self.buf),
         );
         let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));

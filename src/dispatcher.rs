@@ -141,6 +141,41 @@ impl Dispatcher {
         Ok(d)
     }
 
+    /// Wraps a connection that [`accept`](Self::accept) returned, with the
+    /// peer address it returned: what `handle_accepted` usually does with
+    /// its `sock` and `addr`. The result is the same as
+    /// [`from_socket`](Self::from_socket)'s, for fewer system calls: the
+    /// accepted socket is already close-on-exec (socket2 accepts with
+    /// `SOCK_CLOEXEC`) and its peer is known, so only non-blocking mode is
+    /// set.
+    ///
+    /// ```
+    /// use selectloop::{Dispatcher, Domain, Type};
+    /// let mut server = Dispatcher::create_socket(Domain::IPV4, Type::STREAM)?;
+    /// server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())?;
+    /// server.listen(1)?;
+    /// let to = server.addr().and_then(|a| a.as_socket()).unwrap();
+    /// let _client = std::net::TcpStream::connect(to)?;
+    /// let (sock, addr) = loop {
+    ///     // Non-blocking: in a loop, handle_accept runs when it is ready.
+    ///     if let Some(pair) = server.accept()? {
+    ///         break pair;
+    ///     }
+    /// };
+    /// let conn = Dispatcher::from_accepted(sock, addr)?;
+    /// assert!(conn.connected() && conn.addr().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_accepted(sock: Socket, addr: SockAddr) -> io::Result<Self> {
+        sock.set_nonblocking(true)?;
+        #[cfg(not(selectloop_msg_nosignal))]
+        sock.set_nosigpipe(true)?;
+        let mut d = Self::with_io(Io::Socket(sock), true);
+        d.connected = true;
+        d.addr = Some(addr);
+        Ok(d)
+    }
+
     pub(crate) fn from_file_wrapper(file: FileWrapper) -> Self {
         let mut d = Self::with_io(Io::File(file), true);
         d.connected = true;
@@ -574,6 +609,24 @@ mod tests {
         closed.close();
         assert!(closed.connect(localhost()).is_err());
         assert!(!closed.connecting());
+    }
+
+    #[test]
+    fn from_accepted_is_connected_nonblocking_with_the_peer_address() {
+        let mut server = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        server.bind(localhost()).unwrap();
+        server.listen(1).unwrap();
+        let to = server.addr().unwrap().as_socket().unwrap();
+        let client = std::net::TcpStream::connect(to).unwrap();
+        server.socket().unwrap().set_nonblocking(false).unwrap(); // wait for it
+        let (sock, addr) = server.accept().unwrap().unwrap();
+        let mut d = Dispatcher::from_accepted(sock, addr).unwrap();
+        assert!(d.connected() && !d.connecting() && !d.accepting());
+        let peer = d.addr().unwrap().as_socket().unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        let err = d.recv(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "non-blocking");
+        assert!(format!("{d:?}").starts_with("<Dispatcher connected 127.0.0.1:"));
     }
 
     #[test]

@@ -339,7 +339,7 @@
 //! | `raise asyncore.ExitNow` | [`Context::exit`] |
 //! | `class X(asyncore.dispatcher)` | `impl Handler for X` + a [`Dispatcher`] |
 //! | `self.create_socket(family, type)` | [`Dispatcher::create_socket`] |
-//! | `dispatcher(sock)` | [`Dispatcher::from_socket`] |
+//! | `dispatcher(sock)` | [`Dispatcher::from_socket`]; in `handle_accepted`, [`Dispatcher::from_accepted`] |
 //! | `set_reuse_addr`, `bind`, `listen`, `connect`, `accept`, `send`, `recv`, `close` | the same names on [`Dispatcher`] |
 //! | `sendto`, `recvfrom` (datagram sockets) | [`Dispatcher::sendto`], [`Dispatcher::recvfrom`] |
 //! | `self.socket.recv(n, socket.MSG_OOB)` in `handle_expt` | [`Dispatcher::recv_oob`] |
