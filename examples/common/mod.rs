@@ -113,17 +113,11 @@ impl selectloop::Handler for StopOnSignal {
 /// `listening on` is out, a SIGTERM must find its handler in place.
 pub fn map_ending_on_signals() -> selectloop::Map {
     let mut map = selectloop::Map::new();
-    let install = |map: &mut selectloop::Map| -> std::io::Result<()> {
-        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
-        writer.set_nonblocking(true)?;
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+    match signal_pipe().and_then(selectloop::Dispatcher::from_socket) {
+        Ok(reader) => {
+            map.add(reader, StopOnSignal);
         }
-        map.add(selectloop::Dispatcher::from_socket(reader)?, StopOnSignal);
-        Ok(())
-    };
-    if let Err(e) = install(&mut map) {
-        fail(format_args!("cannot install signal handlers: {e}"));
+        Err(e) => fail(format_args!("cannot install signal handlers: {e}")),
     }
     map
 }
@@ -165,10 +159,10 @@ pub fn say(line: impl Display) {
     let _ = out.flush();
 }
 
-/// The read end of a *self-pipe* for the raw select/poll servers, which have
-/// no map: SIGINT and SIGTERM each write a byte to it, so a signal shows up
-/// as "this fd is readable" in the very select(2)/poll(2) call the server
-/// already makes. Non-blocking.
+/// The read end of a *self-pipe*: SIGINT and SIGTERM each write a byte to
+/// it, so a signal shows up as "this fd is readable" in the very
+/// select(2)/poll(2) call the server already makes. Non-blocking. The raw
+/// servers watch it by hand; [`map_ending_on_signals`] puts it in the map.
 pub fn signal_pipe() -> std::io::Result<std::os::unix::net::UnixStream> {
     let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
     reader.set_nonblocking(true)?;
