@@ -4,9 +4,16 @@
 //! * `pingpong`: each connection sends a `--size` byte message and waits for
 //!   the whole echo (checked byte by byte) before it sends the next. Reports
 //!   round trips per second and the p50/p99 round-trip latency.
+//!   With `--roundtrips N` each connection stops after N measured round
+//!   trips instead of after `--secs` (a fixed amount of work, so instruction
+//!   counts repeat).
 //! * `bulk`: each connection streams `--mib` MiB while it reads the echo back
 //!   (checked byte by byte), at most `--window` KiB in flight. Reports MiB/s
 //!   (payload echoed, one direction).
+//!
+//! `--idle N` opens N more connections that do their warm-up round trip
+//! (so the server has accepted them) and then stay silent beside the
+//! active ones; an idle connection the server closes is an error.
 //!
 //! Every connection first does one round trip of warm-up (so connects, the
 //! server's accepts and thread spawns are not measured). With `--wait-go`
@@ -46,6 +53,12 @@ struct Args {
     /// Measured seconds (pingpong)
     #[arg(long, default_value_t = 2.0)]
     secs: f64,
+    /// Measured round trips per connection (pingpong; instead of --secs)
+    #[arg(long)]
+    roundtrips: Option<u64>,
+    /// Silent connections opened beside the active ones
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
     /// MiB each connection streams (bulk)
     #[arg(long, default_value_t = 16)]
     mib: u64,
@@ -95,6 +108,10 @@ struct Conn {
     warm: bool,
     /// Bulk: all bytes echoed; pingpong: stopped after the deadline.
     done: bool,
+    /// Silent after its warm-up round trip.
+    idle: bool,
+    /// Measured round trips (pingpong).
+    count: u64,
 }
 
 fn main() {
@@ -121,7 +138,8 @@ fn run(args: &Args) -> io::Result<()> {
     let quit_rx = Arc::new(std::sync::Mutex::new(quit_rx));
     let mut handles = Vec::new();
     for t in 0..threads {
-        let ids: Vec<u64> = (0..args.conns as u64)
+        // ids 0..conns are the active connections, conns..conns+idle the idle ones
+        let ids: Vec<u64> = (0..(args.conns + args.idle) as u64)
             .filter(|i| (*i as usize) % threads == t)
             .collect();
         let (args, warm, go, done_tx, quit_rx) = (
@@ -177,8 +195,9 @@ fn run(args: &Args) -> io::Result<()> {
                 v[i] as f64 / 1000.0
             };
             println!(
-                "result mode=pingpong conns={} roundtrips={} secs={:.3} rtt_per_s={:.1} p50_us={:.1} p99_us={:.1}",
+                "result mode=pingpong conns={} idle={} roundtrips={} secs={:.3} rtt_per_s={:.1} p50_us={:.1} p99_us={:.1}",
                 args.conns,
+                args.idle,
                 total.roundtrips,
                 total.secs,
                 total.roundtrips as f64 / total.secs,
@@ -250,6 +269,8 @@ fn worker(
                 started: Instant::now(),
                 warm: false,
                 done: false,
+                idle: ids[next] >= args.conns as u64,
+                count: 0,
             });
             fill_msg(&mut conns[next], &pattern);
             next += 1;
@@ -280,25 +301,37 @@ fn worker(
     match args.mode {
         Mode::Pingpong => {
             let stop = start + Duration::from_secs_f64(args.secs);
-            stats.latencies_ns.reserve(1 << 20);
-            // the warm-up left every connection idle: start them all
-            for c in conns.iter_mut() {
+            stats.latencies_ns.reserve(match args.roundtrips {
+                Some(n) => (n as usize).saturating_mul(conns.len()).min(1 << 24),
+                None => 1 << 20,
+            });
+            // the warm-up left every connection idle: start the active ones
+            for c in conns.iter_mut().filter(|c| !c.idle) {
                 fill_msg(c, &pattern);
                 c.started = Instant::now();
                 pingpong_step(c, None)?;
             }
-            let mut active = conns.len();
+            let mut active = conns.iter().filter(|c| !c.idle).count();
             while active > 0 {
                 check_deadline(deadline, "pingpong", 0, 0)?;
                 poll.poll(&mut events, Some(Duration::from_millis(100)))
                     .or_else(ignore_eintr)?;
                 for ev in events.iter() {
                     let c = &mut conns[ev.token().0];
+                    if c.idle {
+                        check_idle(c)?;
+                        continue;
+                    }
                     if c.done {
                         continue;
                     }
                     while pingpong_step(c, Some(&mut stats))? {
-                        if Instant::now() >= stop {
+                        c.count += 1;
+                        let finished = match args.roundtrips {
+                            Some(n) => c.count >= n,
+                            None => Instant::now() >= stop,
+                        };
+                        if finished {
                             c.done = true;
                             active -= 1;
                             break;
@@ -307,22 +340,26 @@ fn worker(
                         c.started = Instant::now();
                     }
                 }
-                if Instant::now() >= stop + Duration::from_secs(5) {
+                if args.roundtrips.is_none() && Instant::now() >= stop + Duration::from_secs(5) {
                     // a stalled connection: report what was measured
                     break;
                 }
             }
-            stats.secs = args.secs;
+            stats.secs = match args.roundtrips {
+                Some(_) => start.elapsed().as_secs_f64(),
+                None => args.secs,
+            };
         }
         Mode::Bulk => {
             let total = args.mib * 1024 * 1024;
             let window = args.window * 1024;
-            for c in conns.iter_mut() {
+            for c in conns.iter_mut().filter(|c| !c.idle) {
                 c.sent = 0;
                 c.recvd = 0;
                 bulk_step(c, &pattern, &mut buf, total, window)?;
             }
-            let mut active = conns.iter().filter(|c| !c.done).count();
+            let streams = conns.iter().filter(|c| !c.idle).count() as u64;
+            let mut active = conns.iter().filter(|c| !c.done && !c.idle).count();
             while active > 0 {
                 let finished = conns.iter().filter(|c| c.done).count();
                 check_deadline(deadline, "bulk", finished, conns.len())?;
@@ -330,6 +367,10 @@ fn worker(
                     .or_else(ignore_eintr)?;
                 for ev in events.iter() {
                     let c = &mut conns[ev.token().0];
+                    if c.idle {
+                        check_idle(c)?;
+                        continue;
+                    }
                     if c.done {
                         continue;
                     }
@@ -339,10 +380,29 @@ fn worker(
                 }
             }
             stats.secs = start.elapsed().as_secs_f64();
-            stats.bytes = total * conns.len() as u64;
+            stats.bytes = total * streams;
         }
     }
     Ok((stats, conns))
+}
+
+/// An event on an idle connection: the server may only have closed it,
+/// which spoils the scenario.
+fn check_idle(c: &mut Conn) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    match c.stream.read(&mut byte) {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("idle connection {} closed by the server", c.id),
+        )),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("idle connection {} received unexpected bytes", c.id),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn ignore_eintr(e: io::Error) -> io::Result<()> {
