@@ -35,6 +35,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+/// Connections in progress (connecting or in their warm-up round trip) at
+/// once.
+const CONNECTING: usize = 64;
+
 /// Load generator for echo servers.
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -246,11 +250,11 @@ fn worker(
     let mut conns: Vec<Conn> = Vec::with_capacity(ids.len());
     let mut buf = vec![0u8; 256 * 1024];
 
-    // Phase 1: connect and warm up, at most 64 connections in progress.
+    // Phase 1: connect and warm up, at most CONNECTING connections in progress.
     let mut warmed = 0usize;
     let mut next = 0usize;
     while warmed < ids.len() {
-        while next < ids.len() && next - warmed < 64 {
+        while next < ids.len() && next - warmed < CONNECTING {
             let mut stream = TcpStream::connect(args.addr)?;
             poll.registry().register(
                 &mut stream,
