@@ -156,3 +156,55 @@ fn loadgen_waits_for_go_and_keeps_connections_until_quit() {
     drop(stdin);
     assert!(lg.wait().unwrap().success());
 }
+
+#[test]
+fn loadgen_counts_a_fixed_number_of_round_trips_beside_idle_connections() {
+    let server = start(env!("CARGO_BIN_EXE_floor_poll"));
+    let out = loadgen(&[
+        "--addr",
+        &server.addr,
+        "--conns",
+        "3",
+        "--idle",
+        "40",
+        "--roundtrips",
+        "50",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(field(&out, "roundtrips"), 150.0, "{out:?}");
+    assert_eq!(field(&out, "idle"), 40.0, "{out:?}");
+    assert_eq!(field(&out, "conns"), 3.0, "{out:?}");
+}
+
+#[test]
+fn loadgen_fails_when_the_server_closes_an_idle_connection() {
+    // echoes forever on the first connection (the active one, connected
+    // first); echoes one message on the others, then closes them
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                loop {
+                    if s.read_exact(&mut buf).is_err() || s.write_all(&buf).is_err() {
+                        return;
+                    }
+                    if i > 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                        return; // closes the idle connection
+                    }
+                }
+            });
+        }
+    });
+    let out = loadgen(&[
+        "--addr", &addr, "--conns", "1", "--idle", "1", "--secs", "3",
+    ]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("idle connection 1 closed"),
+        "{out:?}"
+    );
+}

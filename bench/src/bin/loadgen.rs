@@ -296,6 +296,10 @@ fn worker(
             }
         }
     }
+    // an idle connection closed during the warm-up left no event to come
+    for c in conns.iter_mut().filter(|c| c.idle) {
+        check_idle(c)?;
+    }
     warm.wait();
     go.wait();
 
