@@ -15,6 +15,7 @@
 use crate::map::{Map, Slots, Token};
 use crate::readwrite::{dispatch, Backend, Event};
 use crate::sys::{self, FdSet, PollFd, PollFlags};
+use crate::timers::TimerQueue;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -37,6 +38,7 @@ pub(crate) struct Scratch {
     read: FdSet,
     write: FdSet,
     except: FdSet,
+    timers: TimerQueue,
 }
 
 /// What a channel wants this iteration.
@@ -60,6 +62,7 @@ pub enum Control {
 /// here. Returns the timeout, shortened if a listener is paused on EMFILE.
 fn collect_interest(
     slots: &mut Slots,
+    timers: &mut TimerQueue,
     timeout: Option<Duration>,
     mut register: impl FnMut(Token, Interest),
 ) -> Option<Duration> {
@@ -73,8 +76,14 @@ fn collect_interest(
         let Some(ch) = slots.get_mut(token) else {
             continue;
         };
-        let Some(fd) = ch.dispatcher().fileno() else {
-            slots.remove(token, None);
+        let d = ch.dispatcher_mut();
+        timers.sync(token, &mut d.deadline);
+        let Some(fd) = d.fileno() else {
+            if d.is_closed() || d.deadline().is_none() {
+                // Closed behind the loop's back, or a timer with nothing
+                // left to wait for: no event can ever reach it.
+                slots.remove(token, None);
+            }
             continue;
         };
         let mut read = ch.readable();
@@ -93,7 +102,46 @@ fn collect_interest(
             register(token, Interest { fd, read, write });
         }
     }
-    timeout
+    match timers.next() {
+        Some(next) => {
+            let left = next.saturating_duration_since(now.unwrap_or_else(Instant::now));
+            Some(timeout.map_or(left, |t| t.min(left)))
+        }
+        None => timeout,
+    }
+}
+
+/// Delivers `handle_timeout` to every channel whose deadline has passed, in
+/// deadline order. Deadlines that come due while these handlers run wait
+/// for the next iteration (whose wait is then zero), so a handler that
+/// re-arms at once cannot hold the loop here.
+fn run_timers(slots: &mut Slots, timers: &mut TimerQueue, backend: Backend) {
+    if timers.next().is_none() {
+        return;
+    }
+    let now = Instant::now();
+    while let Some((when, token)) = timers.pop_due(now) {
+        if slots.exit {
+            break;
+        }
+        let Some(ch) = slots.get_mut(token) else {
+            continue; // closed meanwhile
+        };
+        let d = ch.dispatcher_mut();
+        if timers.take_due(when, token, &mut d.deadline, now) {
+            let fd = d.fileno();
+            dispatch(slots, token, fd.unwrap_or(-1), Event::Timeout, backend);
+            if fd.is_none() {
+                // A one-shot timer whose handler did not re-arm it is done.
+                let done = slots
+                    .get(token)
+                    .is_some_and(|ch| ch.dispatcher().deadline().is_none());
+                if done {
+                    slots.remove(token, None);
+                }
+            }
+        }
+    }
 }
 
 /// One iteration on select(2): asyncore's `poll(timeout, map)`.
@@ -113,6 +161,7 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
         read,
         write,
         except,
+        timers,
         ..
     } = scratch;
     regs.clear();
@@ -120,7 +169,7 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     write.clear();
     except.clear();
     let mut too_large = false;
-    let timeout = collect_interest(slots, timeout, |token, want| {
+    let timeout = collect_interest(slots, timers, timeout, |token, want| {
         let fits = (!want.read || read.insert(want.fd).is_ok())
             && (!want.write || write.insert(want.fd).is_ok())
             && except.insert(want.fd).is_ok();
@@ -201,6 +250,7 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
         };
         dispatch(slots, reg.token, reg.fd, event, Backend::Select);
     }
+    run_timers(slots, timers, Backend::Select);
     Ok(control(slots))
 }
 
@@ -216,10 +266,15 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
 pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;
-    let Scratch { regs, pollfds, .. } = scratch;
+    let Scratch {
+        regs,
+        pollfds,
+        timers,
+        ..
+    } = scratch;
     regs.clear();
     pollfds.clear();
-    let timeout = collect_interest(slots, timeout, |token, want| {
+    let timeout = collect_interest(slots, timers, timeout, |token, want| {
         let mut events = PollFlags::EMPTY;
         if want.read {
             events |= PollFlags::POLLIN | PollFlags::POLLPRI;
@@ -271,6 +326,7 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
             );
         }
     }
+    run_timers(slots, timers, Backend::Poll);
     Ok(control(slots))
 }
 

@@ -15,7 +15,7 @@ use std::fmt;
 /// The identity of a channel in a [`Map`]: returned by
 /// [`Map::add`]/[`Context::add`](crate::Context::add), valid until that
 /// channel closes, and never reused for another channel of the same map.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token {
     index: u32,
     generation: u32,
