@@ -12,7 +12,7 @@
 //! kernel and what came back, in the syscall's own terms, then which handler
 //! ran for each ready fd (see the crate docs, "Watching the loop").
 
-use crate::map::{Map, Slots, Token};
+use crate::map::{Map, ShutdownState, Slots, Token};
 use crate::readwrite::{dispatch, Backend, Event};
 use crate::sys::{self, FdSet, PollFd, PollFlags};
 use crate::timers::TimerQueue;
@@ -111,6 +111,53 @@ fn collect_interest(
     }
 }
 
+/// Moves a graceful shutdown on: tells every channel when one was asked
+/// for, closes what is left when the grace period is over. Returns the
+/// time left of the grace period, for the wait.
+fn shutdown_step(slots: &mut Slots, backend: Backend) -> Option<Duration> {
+    match slots.shutdown {
+        ShutdownState::Running => None,
+        ShutdownState::Requested(grace) => {
+            log::debug!(
+                "graceful shutdown: {} channels told, {:.3}s grace",
+                slots.len(),
+                grace.as_secs_f64()
+            );
+            slots.shutdown = ShutdownState::Draining(crate::deadline::after(grace));
+            for index in 0..slots.capacity() {
+                if slots.exit {
+                    break;
+                }
+                if let Some(token) = slots.token_at(index) {
+                    let fd = slots
+                        .get(token)
+                        .and_then(|ch| ch.dispatcher().fileno())
+                        .unwrap_or(-1);
+                    dispatch(slots, token, fd, Event::Shutdown, backend);
+                }
+            }
+            Some(grace)
+        }
+        ShutdownState::Draining(until) => {
+            let now = Instant::now();
+            if now >= until {
+                log::debug!(
+                    "graceful shutdown: grace period over, closing {} channels",
+                    slots.len()
+                );
+                for index in 0..slots.capacity() {
+                    if let Some(t) = slots.token_at(index) {
+                        slots.remove(t, None);
+                    }
+                }
+                Some(Duration::ZERO)
+            } else {
+                Some(until - now)
+            }
+        }
+    }
+}
+
 /// Delivers `handle_timeout` to every channel whose deadline has passed, in
 /// deadline order. Deadlines that come due while these handlers run wait
 /// for the next iteration (whose wait is then zero), so a handler that
@@ -156,6 +203,10 @@ fn run_timers(slots: &mut Slots, timers: &mut TimerQueue, backend: Backend) {
 pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;
+    let timeout = shorter(timeout, shutdown_step(slots, Backend::Select));
+    if slots.len() == 0 || slots.exit {
+        return Ok(control(slots));
+    }
     let Scratch {
         regs,
         read,
@@ -266,6 +317,10 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
 pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;
+    let timeout = shorter(timeout, shutdown_step(slots, Backend::Poll));
+    if slots.len() == 0 || slots.exit {
+        return Ok(control(slots));
+    }
     let Scratch {
         regs,
         pollfds,
@@ -330,6 +385,15 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     Ok(control(slots))
 }
 
+/// The nearer of two waits (`None`: forever).
+fn shorter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 fn control(slots: &mut Slots) -> Control {
     if std::mem::take(&mut slots.exit) {
         Control::Exit
@@ -359,6 +423,10 @@ pub enum Stop {
     /// A handler called [`Context::exit`](crate::Context::exit) (asyncore's
     /// `ExitNow`).
     Exit,
+    /// A graceful shutdown ([`Context::shutdown`](crate::Context::shutdown))
+    /// finished: every channel closed, by itself or at the end of the grace
+    /// period.
+    Shutdown,
 }
 
 /// asyncore's `loop(timeout=30.0, use_poll=False, map=None, count=None)`,
@@ -438,6 +506,10 @@ impl Loop {
         let mut left = self.count;
         loop {
             if map.is_empty() {
+                if map.slots.shutdown != ShutdownState::Running {
+                    map.slots.shutdown = ShutdownState::Running;
+                    return Ok(Stop::Shutdown);
+                }
                 return Ok(Stop::Empty);
             }
             match &mut left {

@@ -38,6 +38,14 @@ pub trait DispatcherType: 'static {
         log::debug!("{:?}: unhandled timeout event", self.dispatcher());
         Ok(())
     }
+    /// What [`Handler::handle_shutdown`] does unless overridden: close at
+    /// once. Buffered types ([`DispatcherWithSend`](crate::DispatcherWithSend),
+    /// [`AsyncChat`](crate::AsyncChat)) instead deliver what they have
+    /// queued, then close (`close_when_done`).
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close();
+        Ok(())
+    }
     /// Closes the channel (asyncore's `close`).
     fn close(&mut self) {
         self.dispatcher_mut().close()
@@ -177,6 +185,16 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         ch.default_handle_timeout()
     }
 
+    /// The loop is shutting down gracefully ([`Context::shutdown`],
+    /// [`Map::shutdown`](crate::Map::shutdown)). Default: a listener or a
+    /// plain dispatcher closes at once; a buffered one delivers what it has
+    /// queued, then closes. Override it to finish work in flight first (a
+    /// reply still owed), then close; whatever is still open when the grace
+    /// period ends is closed by the loop.
+    fn handle_shutdown(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_shutdown()
+    }
+
     /// A handler returned an error that does not mean "peer gone" (Python:
     /// an uncaught exception). Default: log it at error level, with the
     /// channel, and close the channel.
@@ -246,6 +264,9 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
     }
     fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_timeout(&mut self.ch, cx)
+    }
+    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_shutdown(&mut self.ch, cx)
     }
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
         self.handler.handle_error(&mut self.ch, err, cx)

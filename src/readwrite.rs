@@ -45,6 +45,8 @@ pub(crate) enum Event {
     FdTooLarge(FdSetSizeError),
     /// The channel's deadline passed.
     Timeout,
+    /// A graceful shutdown began.
+    Shutdown,
 }
 
 /// Which syscall produced the event: only changes the trace wording, so a
@@ -62,6 +64,7 @@ enum Hook {
     Expt,
     Close,
     Timeout,
+    Shutdown,
 }
 
 /// Delivers `event` to channel `token`, if it is still the channel that was
@@ -109,6 +112,7 @@ fn readwrite(
         }
         Event::FdClosed => return fd_closed(ch, fd, backend, cx),
         Event::Timeout => return step(ch, fd, Hook::Timeout, "deadline passed", cx),
+        Event::Shutdown => return step(ch, fd, Hook::Shutdown, "graceful shutdown", cx),
         Event::Ready(flags) if flags.intersects(PollFlags::POLLNVAL) => {
             return fd_closed(ch, fd, backend, cx)
         }
@@ -168,6 +172,10 @@ fn step(ch: &mut dyn Channel, fd: RawFd, hook: Hook, cause: &str, cx: &mut Conte
                 log::trace!("fd {fd}: {cause} -> handle_timeout");
             }
             ch.handle_timeout(cx)
+        }
+        Hook::Shutdown => {
+            log::trace!("fd {fd}: {cause} -> handle_shutdown");
+            ch.handle_shutdown(cx)
         }
     };
     if let Err(err) = result {
