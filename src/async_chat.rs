@@ -16,8 +16,8 @@
 //! them, and [`close_when_done`](AsyncChat::close_when_done) closes the
 //! channel once it has drained.
 
-use crate::context::Context;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::Context;
 use crate::handler::{DispatcherType, Handler};
 use crate::producer::Producer;
 use std::collections::VecDeque;

@@ -360,34 +360,36 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+// Layer 1: syscalls. Layer 2: the map and the backends. Layer 3: the loop.
+// Layer 4: dispatchers and event sources. Imports point down this list only.
+pub mod sys;
+
+mod backend;
+mod map;
+
+mod event_loop;
+
 mod async_chat;
 mod channel;
-mod context;
 mod deadline;
 mod dispatcher;
 mod dispatcher_with_send;
-pub mod event_loop;
 mod file_dispatcher;
 mod handler;
-mod map;
 mod producer;
-pub mod readwrite;
-pub mod sys;
 mod timer;
-mod timers;
 
 pub use async_chat::{
     find_prefix_at_end, AsyncChat, AsyncChatHandler, IncomingTooLong, Terminator,
     DEFAULT_AC_IN_BUFFER_SIZE, DEFAULT_AC_OUT_BUFFER_SIZE, DEFAULT_MAX_INCOMING,
 };
-pub use channel::{Channel, IntoChannel};
-pub use context::Context;
+pub use channel::Predicates;
 pub use dispatcher::{is_disconnected, Dispatcher, DisplayAddr, DISCONNECTED};
 pub use dispatcher_with_send::{DispatcherWithSend, DEFAULT_OUTPUT_LIMIT, SEND_SLICE};
-pub use event_loop::{poll, poll2, Control, Loop, Stop};
+pub use event_loop::{Backend, Context, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;
 pub use handler::{DispatcherType, Handler};
-pub use map::{Map, Token};
+pub use map::{Handle, Map, Token};
 pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};
 pub use timer::Timer;

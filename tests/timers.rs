@@ -109,7 +109,7 @@ fn rearm_and_cancel(lp: Loop) {
         Rearm {
             left: 2,
             fired: fired.clone(),
-            victim: Some(victim),
+            victim: Some(victim.token()),
         },
     );
     map.add(
