@@ -71,7 +71,7 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client, Listener};
+use common::raw_server::{self, Client, Listener, Trace};
 use selectloop::sys::{poll, PollFd, PollFlags};
 use std::io;
 use std::net::SocketAddr;
@@ -83,7 +83,8 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:1234")]
     bind: SocketAddr,
-    /// Print each poll(2) call and what it returned (stderr)
+    /// Print each poll(2) call, what it returned, and what each accept
+    /// and recv did (stderr, in the loop's trace format)
     #[arg(long)]
     trace: bool,
 }
@@ -97,14 +98,15 @@ const FIRST_CLIENT: usize = 2;
 fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
-    let (mut listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&mut listener, &signals, args.trace) {
+    let trace = Trace::new(args.trace);
+    let (mut listener, signals) = raw_server::listen(args.bind, &trace);
+    if let Err(e) = serve(&mut listener, &signals, &trace) {
         common::fail(format_args!("poll failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: &Trace) -> io::Result<()> {
     let mut clients: Vec<Client> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
     loop {
@@ -123,17 +125,17 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
         for c in &clients {
             fds.push(PollFd::new(c.sock.as_raw_fd(), PollFlags::POLLIN));
         }
-        if trace {
-            eprintln!("poll({fds:?}, timeout={pause:?})");
-        }
+        trace.poll_call(&fds, pause);
         // events = p.poll()
-        poll(&mut fds, pause)?;
-        if trace {
-            let ready: Vec<_> = fds.iter().filter(|p| !p.revents().is_empty()).collect();
-            eprintln!("poll -> {ready:?}");
-        }
+        let n = poll(&mut fds, pause)?;
+        trace.poll_result(n, &fds);
 
         if !fds[SIGNALS].revents().is_empty() {
+            let p = fds[SIGNALS];
+            trace.fd(
+                p.fd(),
+                format_args!("{} -> stop: a signal arrived", p.revents()),
+            );
             log::info!("signal received, shutting down");
             return Ok(());
         }
@@ -141,11 +143,24 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
         // accepted now is watched from the next call on. POLLIN, POLLHUP,
         // POLLERR: read, and let the read tell. Python: p.unregister(fd);
         // del fdmap[fd] for those that left.
-        let mut ready = fds[FIRST_CLIENT..].iter().map(|p| !p.revents().is_empty());
-        clients.retain_mut(|c| !ready.next().unwrap_or(false) || c.read_chunk());
-        if fds[LISTENER].revents().contains(PollFlags::POLLIN) {
+        let mut ready = fds[FIRST_CLIENT..].iter().map(|p| p.revents());
+        clients.retain_mut(|c| {
+            let revents = ready.next().unwrap_or(PollFlags::EMPTY);
+            if revents.is_empty() {
+                return true;
+            }
+            // The cause names every flag that came back.
+            trace.fd(c.sock.as_raw_fd(), format_args!("{revents} -> recv"));
+            c.read_chunk(trace)
+        });
+        let listener_revents = fds[LISTENER].revents();
+        if listener_revents.contains(PollFlags::POLLIN) {
+            trace.fd(
+                listener.sock.as_raw_fd(),
+                format_args!("{listener_revents} -> accept"),
+            );
             // c, addr = s.accept(): poll(2) has no limit on fd numbers.
-            clients.extend(listener.accept(|_| Ok(())));
+            clients.extend(listener.accept(|_| Ok(()), trace));
         }
     }
 }

@@ -63,7 +63,7 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client, Listener};
+use common::raw_server::{self, Client, Listener, Trace};
 use selectloop::sys::{select, FdSet};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -75,7 +75,8 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:1234")]
     bind: SocketAddr,
-    /// Print each select(2) call and what it returned (stderr)
+    /// Print each select(2) call, what it returned, and what each accept
+    /// and recv did (stderr, in the loop's trace format)
     #[arg(long)]
     trace: bool,
 }
@@ -84,14 +85,15 @@ fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
     // s = socket.socket(); s.bind(...); s.listen(5)
-    let (mut listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&mut listener, &signals, args.trace) {
+    let trace = Trace::new(args.trace);
+    let (mut listener, signals) = raw_server::listen(args.bind, &trace);
+    if let Err(e) = serve(&mut listener, &signals, &trace) {
         common::fail(format_args!("select failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: &Trace) -> io::Result<()> {
     // inputs = [s]: here the clients only; the listener and the signal pipe
     // are added to the read set by hand each time.
     let mut inputs: Vec<Client> = Vec::new();
@@ -111,31 +113,36 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
             // accept time.
             rs.insert(c.sock.as_raw_fd())?;
         }
-        if trace {
-            eprintln!("select(read={rs:?}, write={{}}, except={{}}, timeout={pause:?})");
-        }
+        trace.select_call(&rs, &ws, &es, pause);
         // rs, ws, es = select.select(inputs, [], [])
-        select(&mut rs, &mut ws, &mut es, pause)?;
-        if trace {
-            eprintln!("select -> read={rs:?}");
-        }
+        let n = select(&mut rs, &mut ws, &mut es, pause)?;
+        trace.select_result(n, &rs, &ws, &es);
 
         if rs.contains(signals.as_raw_fd()) {
+            trace.fd(signals.as_raw_fd(), "readable -> stop: a signal arrived");
             log::info!("signal received, shutting down");
             return Ok(());
         }
         // if r is s: a connection is waiting. The test Python never makes:
         // does the new fd fit an fd_set?
         if rs.contains(listener.sock.as_raw_fd()) {
+            trace.fd(listener.sock.as_raw_fd(), "readable -> accept");
             let fits = |sock: &TcpStream| {
                 FdSet::new()
                     .insert(sock.as_raw_fd())
                     .map_err(|e| e.to_string())
             };
-            inputs.extend(listener.accept(fits));
+            inputs.extend(listener.accept(fits, trace));
         }
         // for r in rs: read each ready client; drop those that left
         // (Python: inputs.remove(r); here dropping the client closes it).
-        inputs.retain_mut(|c| !rs.contains(c.sock.as_raw_fd()) || c.read_chunk());
+        inputs.retain_mut(|c| {
+            let fd = c.sock.as_raw_fd();
+            if !rs.contains(fd) {
+                return true;
+            }
+            trace.fd(fd, "readable -> recv");
+            c.read_chunk(trace)
+        });
     }
 }

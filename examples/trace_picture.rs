@@ -616,8 +616,9 @@ fn cell_lines(cell: &Cell, syscall: Option<Syscall>) -> Vec<Text> {
         lines.push(t);
     }
     for event in &cell.events {
-        match event.split_once(" -> ") {
-            Some((cause, handler)) if handler.starts_with("handle_") => {
+        // `CAUSE -> handle_X` (the loop), `CAUSE -> recv` (the raw servers).
+        match event.rsplit_once(" -> ") {
+            Some((cause, handler)) => {
                 lines.push(Text::new(format!("{cause} →"), NOTE));
                 let mut t = Text::new(format!("  {handler}"), HANDLER);
                 t.bold = true;
@@ -796,7 +797,7 @@ fn render_svg(trace: &Trace, title: &str) -> String {
             }
             let fill = match cell {
                 Some(c) if c.closed => "#fde2e4",
-                Some(c) if c.events.iter().any(|e| e.contains("-> handle_")) => "#dff3e3",
+                Some(c) if c.events.iter().any(|e| e.contains(" -> ")) => "#dff3e3",
                 Some(c) if c.got.is_some() => "#fff4d6",
                 Some(c) if c.opened.is_some() => "#e3ecfb",
                 Some(_) => "#ffffff",
