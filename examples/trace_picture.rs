@@ -592,10 +592,17 @@ const NOTE: &str = "#6a3d9a";
 const OPENED: &str = "#1f5fbf";
 const CLOSED: &str = "#b00020";
 
-fn cell_lines(cell: &Cell, syscall: Option<Syscall>) -> Vec<Text> {
+/// What one cell says. `reused`: the fd number had more than one label in
+/// the trace, so an `opened` marker repeats the label.
+fn cell_lines(cell: &Cell, syscall: Option<Syscall>, reused: bool) -> Vec<Text> {
     let mut lines = Vec::new();
     if let Some(label) = &cell.opened {
-        let mut t = Text::new(format!("opened: {label}"), OPENED);
+        let text = if reused {
+            format!("opened: {label}")
+        } else {
+            "opened".to_string()
+        };
+        let mut t = Text::new(text, OPENED);
         t.bold = true;
         lines.push(t);
     }
@@ -646,14 +653,16 @@ fn header_lines(it: &Iteration) -> Vec<Text> {
     let mut t = Text::new(format!("iteration {}", it.number), "#000000");
     t.bold = true;
     lines.push(t);
-    if let Some(time) = &it.time {
-        lines.push(Text::new(time.clone(), ASKED));
+    match (&it.time, &it.returned_at) {
+        (Some(from), Some(to)) => lines.push(Text::new(format!("{from} → {to}"), ASKED)),
+        (Some(from), None) => lines.push(Text::new(from.clone(), ASKED)),
+        (None, Some(to)) => lines.push(Text::new(format!("→ {to}"), ASKED)),
+        (None, None) => {}
     }
     lines.push(Text::new(format!("{call}, timeout={}", it.timeout), ASKED));
-    match (&it.result, &it.returned_at) {
-        (Some(r), Some(at)) => lines.push(Text::new(format!("-> {r} at {at}"), GOT)),
-        (Some(r), None) => lines.push(Text::new(format!("-> {r}"), GOT)),
-        (None, _) => lines.push(Text::new("(still waiting)", GOT)),
+    match &it.result {
+        Some(r) => lines.push(Text::new(format!("-> {r}"), GOT)),
+        None => lines.push(Text::new("(still waiting)", GOT)),
     }
     lines
 }
@@ -716,9 +725,10 @@ fn render_svg(trace: &Trace, title: &str) -> String {
                 .iterations
                 .iter()
                 .map(|it| {
+                    let reused = trace.labels.get(row).is_some_and(|l| l.len() > 1);
                     it.cells
                         .get(row)
-                        .map(|c| cell_lines(c, it.syscall))
+                        .map(|c| cell_lines(c, it.syscall, reused))
                         .unwrap_or_default()
                 })
                 .collect()
