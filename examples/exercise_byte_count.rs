@@ -77,12 +77,7 @@ impl Handler<DispatcherWithSend> for CountingEcho {
         Ok(())
     }
 
-    fn handle_error(
-        &mut self,
-        ch: &mut DispatcherWithSend,
-        err: io::Error,
-        _cx: &mut Context<'_>,
-    ) {
+    fn handle_error(&mut self, ch: &mut DispatcherWithSend, err: io::Error, _cx: &mut Context<'_>) {
         log::warn!("{}: {err}; closing", self.peer);
         self.report(ch.pending());
         ch.close();

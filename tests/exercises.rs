@@ -119,3 +119,70 @@ fn byte_count() {
         );
     }
 }
+
+/// Exercise 3: add an idle timeout to the echo server.
+#[test]
+fn idle_timeout() {
+    use std::time::Instant;
+    const IDLE: Duration = Duration::from_millis(400);
+    let bin = exercise_binary("exercise_idle_timeout", "EXERCISE_IDLE_TIMEOUT");
+    for backend in BACKENDS {
+        let server = Server::start_binary(
+            &bin,
+            &["--bind", "127.0.0.1:0", "--idle-timeout", "0.4", backend],
+        );
+        let mut talker = LineClient::connect(server.addr);
+        let silent_since = Instant::now();
+        let mut silent = LineClient::connect(server.addr);
+        let silent_addr = silent.stream.local_addr().unwrap();
+
+        // The talker sends every 100 ms for twice the idle timeout: each
+        // line pushes its deadline back, so it is echoed and stays open.
+        let talk_until = Instant::now() + 2 * IDLE;
+        let mut n = 0;
+        while Instant::now() < talk_until {
+            talker.send_line(&format!("ping {n}"));
+            assert_eq!(talker.line(), format!("ping {n}"), "{backend}");
+            n += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        // The silent one was told, and closed, after the idle timeout (not
+        // before) and well within a second of it.
+        assert_eq!(silent.line(), "idle timeout, bye", "{backend}");
+        let closed_after = silent_since.elapsed();
+        let mut rest = String::new();
+        let end = silent.stream.read_to_string(&mut rest);
+        assert!(
+            matches!(end, Ok(0)),
+            "{backend}: no end of stream after the goodbye: {end:?}"
+        );
+        assert!(
+            closed_after >= IDLE - Duration::from_millis(50),
+            "{backend}: closed after {closed_after:?}, before the idle timeout"
+        );
+        assert!(
+            closed_after < IDLE + Duration::from_millis(900),
+            "{backend}: closed only after {closed_after:?}"
+        );
+        assert_eq!(
+            server.next_line(),
+            format!("{silent_addr} idle, closed"),
+            "{backend}"
+        );
+
+        // Once the talker stops, it is closed too, one idle timeout later.
+        let stopped = Instant::now();
+        assert_eq!(talker.line(), "idle timeout, bye", "{backend}");
+        let waited = stopped.elapsed();
+        assert!(
+            waited >= IDLE - Duration::from_millis(150),
+            "{backend}: the talker was closed {waited:?} after its last line"
+        );
+        assert_eq!(
+            server.next_line(),
+            format!("{} idle, closed", talker.stream.local_addr().unwrap()),
+            "{backend}"
+        );
+    }
+}
