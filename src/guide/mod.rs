@@ -12,11 +12,11 @@
 //! | 2 | [The raw servers](raw_servers) | a whole server on select(2), then on poll(2), with no library; what the Python originals get wrong | `select_server`, `poll_server` |
 //! | 3 | [The event rules](event_rules) | how readiness becomes `handle_read`, `handle_write`, ...; the shape of a handler in Rust | `http_client` |
 //! | 4 | [Reading the trace](reading_the_trace) | every line `--trace` prints; a picture of the loop | `trace_picture` |
-//! | 5 | [echo_server](echo_server) | dispatchers, `handle_accepted`, buffered output and backpressure | `echo_server` |
-//! | 6 | [http_client](http_client) | non-blocking connect, `writable()` driven by a buffer, many clients on one loop | `http_client` |
-//! | 7 | [port_forwarder](port_forwarder) | two channels sharing buffers, closing a peer, half-close, refused connects | `port_forwarder` |
-//! | 8 | [chat_server](chat_server) | `async_chat`: terminators, `push`, reaching other channels by token | `chat_server` |
-//! | 9 | [file_cat](file_cat) | pipes and regular files in the loop; `POLLHUP` with data left | `file_cat` |
+//! | 5 | [`echo_server`] | dispatchers, `handle_accepted`, buffered output and backpressure | `echo_server` |
+//! | 6 | [`http_client`] | non-blocking connect, `writable()` driven by a buffer, many clients on one loop | `http_client` |
+//! | 7 | [`port_forwarder`] | two channels sharing buffers, closing a peer, half-close, refused connects | `port_forwarder` |
+//! | 8 | [`chat_server`] | `async_chat`: terminators, `push`, reaching other channels by token | `chat_server` |
+//! | 9 | [`file_cat`] | pipes and regular files in the loop; `POLLHUP` with data left | `file_cat` |
 //! | 10 | [What happens if you forget X](forget_x) | five classic mistakes, each made and measured | `cargo test --test forget_x` |
 //! | 11 | [Why a listening socket is never in the write set](listener_never_writable) | what "writable" means, and for whom | |
 //! | 12 | [A close is `POLLIN`, a reset is `POLLIN\|POLLERR\|POLLHUP`](close_and_reset) | what the kernel reports when a peer leaves, and why | `poll_server --trace` |
