@@ -1,52 +1,19 @@
-//! The select(2) server of the seed articles, on the raw syscall wrapper
-//! alone: no `Map`, no `Dispatcher`, no handlers. This is what asyncore does
-//! for you, written out by hand, and the first lesson of the course.
+//! The classic select(2) server of the Python tutorials, on the raw
+//! syscall wrapper alone: no `Map`, no `Dispatcher`, no handlers. This is
+//! what asyncore does for you, written out by hand, and the first lesson
+//! of the course.
 //!
-//! The Python original (Python 2 in the article; `print` made a function):
+//! The Python original, what it gets wrong (and what this version does
+//! instead: non-blocking sockets, the peer's address kept from `accept`,
+//! fds above `FD_SETSIZE` refused, no spin when out of fds, a clean stop on
+//! SIGINT/SIGTERM through a self-pipe), and a traced session read line by
+//! line: the guide's chapter 2, `selectloop::guide::raw_servers`
+//! (`cargo doc --open`).
 //!
-//! ```python
-//! import socket, select
-//!
-//! s = socket.socket()
-//! s.bind((host, 1234))
-//! s.listen(5)
-//! inputs = [s]
-//! while True:
-//!     rs, ws, es = select.select(inputs, [], [])
-//!     for r in rs:
-//!         if r is s:
-//!             c, addr = s.accept()
-//!             print('Got connection from', addr)
-//!             inputs.append(c)
-//!         else:
-//!             try:
-//!                 data = r.recv(1024)
-//!                 disconnected = not data
-//!             except socket.error:
-//!                 disconnected = True
-//!             if disconnected:
-//!                 print(r.getpeername(), 'disconnected')
-//!                 inputs.remove(r)
-//!             else:
-//!                 print(data)
-//! ```
-//!
-//! What the Rust version adds, each a bug of the original:
-//!
-//! * The peer's address is remembered at accept time: `r.getpeername()`
-//!   raises for a peer that reset the connection, killing the server.
-//! * The sockets are non-blocking, so a spurious wakeup cannot block the
-//!   whole server in `recv`/`accept`.
-//! * An fd at or above `FD_SETSIZE` (1024 on Linux) cannot be put in an
-//!   `fd_set`. Python's `select` raises and the loop dies; here
-//!   [`FdSet::insert`] returns an error, and such a client is refused: it is
-//!   closed at once with a warning on stderr (`poll_server` has no limit).
-//! * Out of fds (`EMFILE`), `accept` fails while the connection stays
-//!   queued, so the listener stays readable: watching it again at once is
-//!   a 100% CPU spin. The listener sits out 100 ms instead (the wait's
-//!   timeout), and the queued clients are accepted once fds free up.
-//! * SIGINT/SIGTERM end the server cleanly (exit status 0): a self-pipe is
-//!   one more fd in the read set.
+//! `--trace` prints, on stderr and in the loop's trace format (chapter 4,
+//! `selectloop::guide::reading_the_trace`), each select(2) call with its
+//! sets, what it returned, and what each `accept` and `recv` did and
+//! returned. `trace_picture` draws it.
 //!
 //! # Output (stdout, one flushed line each)
 //!
