@@ -218,3 +218,28 @@ fn bad_arguments_exit_2() {
     assert_bad_args("trace_picture", &["--frobnicate"], "--frobnicate");
     assert_bad_args("trace_picture", &["--first", "x"], "--first");
 }
+
+/// The picture in the docs (`docs/echo-loop.svg`, inlined in the guide and
+/// shown in the README) is exactly what the tool makes of the recorded
+/// trace beside it, so it cannot drift from the tool. To redraw it:
+/// `cargo run --example trace_picture -- --svg --title "$TITLE" docs/echo-trace.txt > docs/echo-loop.svg`
+#[test]
+fn the_docs_picture_is_the_tools_drawing_of_the_docs_trace() {
+    const TITLE: &str = "echo_server on poll(2): connect, data, backpressure, close";
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let trace = root.join("docs/echo-trace.txt");
+    let (code, out, err) = picture(&["--svg", "--title", TITLE, trace.to_str().unwrap()], b"");
+    assert_eq!(code, Some(0), "stderr:\n{err}");
+    let in_docs = std::fs::read_to_string(root.join("docs/echo-loop.svg")).unwrap();
+    assert!(
+        out == in_docs,
+        "docs/echo-loop.svg is stale: redraw it (see this test's comment)"
+    );
+    // The story the docs tell about it: backpressure is fd 5 asking for
+    // POLLOUT only, and the close is a plain POLLIN.
+    assert!(out.contains("asked: POLLOUT<"));
+    assert!(out.contains("closed, left the map"));
+    // No blank line: the SVG is inlined in Markdown, where a blank line
+    // would end the HTML block.
+    assert!(!in_docs.contains("\n\n"));
+}
