@@ -76,7 +76,7 @@
 //! | layer | module | asyncore | in the course |
 //! |---|---|---|---|
 //! | syscall wrappers | [`sys`]: [`sys::select`], [`sys::poll`], [`sys::FdSet`], [`sys::PollFd`] | `select.select`, `select.poll` | [1](guide::select_and_poll), [2](guide::raw_servers) |
-//! | map and loop | [`Map`], [`Loop`], [`poll`], [`poll2`], [`readwrite`] | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
+//! | map and loop | [`Map`], [`Loop`], [`poll`], [`poll2`], `readwrite` | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
 //! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
 //! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] | `asynchat.async_chat`, `simple_producer` | [8](guide::chat_server) |
 //!
