@@ -243,3 +243,14 @@ fn the_docs_picture_is_the_tools_drawing_of_the_docs_trace() {
     // would end the HTML block.
     assert!(!in_docs.contains("\n\n"));
 }
+
+/// A wait that timed out is drawn as such, with the time it returned.
+#[test]
+fn a_timeout_shows_in_the_iterations_header() {
+    let path = data("select.trace");
+    let (code, out, err) = picture(&["--svg", path.to_str().unwrap()], b"");
+    assert_eq!(code, Some(0), "stderr:\n{err}");
+    assert!(out.contains("select, timeout=0.500s"), "{out:.300}");
+    assert!(out.contains("-&gt; 0 ready (timeout)"));
+    assert!(out.contains("+1.700090s → +2.200301s"));
+}

@@ -219,14 +219,15 @@ impl Trace {
         if !self.on {
             return;
         }
-        if n == 0 {
-            eprintln!("{} select -> 0 ready (timeout)", self.stamp());
+        let why = if n == 0 {
+            " (timeout)"
         } else {
-            eprintln!(
-                "{} select -> {n} ready (an fd counts once per set it is in): readfds={r:?}, writefds={w:?}, exceptfds={x:?}",
-                self.stamp()
-            );
-        }
+            " (an fd counts once per set it is in)"
+        };
+        eprintln!(
+            "{} select -> {n} ready{why}: readfds={r:?}, writefds={w:?}, exceptfds={x:?}",
+            self.stamp()
+        );
     }
 
     /// The `pollfd` array passed to poll(2).
