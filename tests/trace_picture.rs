@@ -254,3 +254,39 @@ fn a_timeout_shows_in_the_iterations_header() {
     assert!(out.contains("-&gt; 0 ready (timeout)"));
     assert!(out.contains("+1.700090s → +2.200301s"));
 }
+
+/// A trace recorded from a running example (echo_server with `--trace`, on
+/// every backend) draws: every iteration and every fd the loop named.
+#[test]
+fn draws_a_trace_recorded_from_echo_server_on_every_backend() {
+    use std::io::{Read, Write};
+    for backend in BACKENDS {
+        let mut server = Server::start(
+            "echo_server",
+            &["--bind", "127.0.0.1:0", backend, "--trace"],
+        );
+        let mut c = connect(server.addr);
+        let me = c.local_addr().unwrap();
+        c.write_all(b"picture me").unwrap();
+        let mut echo = [0u8; 10];
+        c.read_exact(&mut echo).unwrap();
+        drop(c);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let err = server.proc.collect_stderr();
+        server.proc.signal(libc::SIGTERM);
+        assert!(server.proc.wait_timeout(PATIENCE).is_some());
+        let trace = err.recv_timeout(PATIENCE).unwrap();
+
+        let (code, out, perr) = picture(&["--svg"], trace.as_bytes());
+        assert_eq!(code, Some(0), "{backend}: {perr}\ntrace:\n{trace}");
+        assert!(out.contains("handle_accept") && out.contains("handle_read"));
+        assert!(out.contains(">iteration 2<"), "{backend}");
+        let (_, fds) = iterations_and_fds(&trace);
+        for fd in fds {
+            assert!(out.contains(&format!(">fd {fd}<")), "{backend}: fd {fd}");
+        }
+        if trace.contains(": opened: connection from") {
+            assert!(out.contains(&format!("connection from {me}")), "{backend}");
+        }
+    }
+}
