@@ -15,7 +15,8 @@ mod common;
 
 use clap::Parser;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Handler, SockAddr, Socket, Token,
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Handle, Handler, SockAddr,
+    Socket,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ const MAX_BACKLOG: usize = 1024 * 1024;
 /// reaches each one's channel.
 #[derive(Default)]
 struct Room {
-    users: BTreeMap<Vec<u8>, Token>,
+    users: BTreeMap<Vec<u8>, Handle<AsyncChat, ChatSession>>,
 }
 
 /// One client: Python's `ChatSession(async_chat)`.
@@ -88,9 +89,9 @@ impl AsyncChatHandler for ChatSession {
         let me = cx.token();
         let mut too_slow = Vec::new();
         for &token in self.room.borrow().users.values() {
-            if Some(token) != me {
-                // The other user's channel, by its token: `session.push(line)`.
-                if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
+            if token.token() != me {
+                // The other user's channel, by its handle: `session.push(line)`.
+                if let Some(other) = cx.channel_mut(token) {
                     other.push(&message);
                     if other.pending_output() > MAX_BACKLOG {
                         too_slow.push(token);
@@ -117,14 +118,14 @@ impl ChatSession {
             return;
         };
         log::info!("{} left", String::from_utf8_lossy(&name));
-        let others: Vec<Token> = {
+        let others: Vec<Handle<AsyncChat, ChatSession>> = {
             let mut room = self.room.borrow_mut();
             room.users.remove(&name);
             room.users.values().copied().collect()
         };
         let message = [&b"* "[..], &name, b" has left\r\n"].concat();
         for token in others {
-            if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
+            if let Some(other) = cx.channel_mut(token) {
                 other.push(&message);
             }
         }
@@ -142,10 +143,10 @@ impl ChatSession {
             ch.push(b"What's your name?\r\n");
         } else if room.users.contains_key(&name) {
             ch.push(b"Name taken, please choose another.\r\n");
-        } else if let Some(me) = cx.token() {
+        } else {
             log::info!("{} joined", String::from_utf8_lossy(&name));
             ch.push(&[&b"Welcome, "[..], &name, b"!\r\n"].concat());
-            room.users.insert(name.clone(), me);
+            room.users.insert(name.clone(), cx.handle(self, ch));
             self.name = Some(name);
         }
         Ok(())

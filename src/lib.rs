@@ -76,7 +76,7 @@
 //! | layer | module | asyncore | in the course |
 //! |---|---|---|---|
 //! | syscall wrappers | [`sys`]: [`sys::select`], [`sys::poll`], [`sys::FdSet`], [`sys::PollFd`] | `select.select`, `select.poll` | [1](guide::select_and_poll), [2](guide::raw_servers) |
-//! | map and loop | [`Map`], [`Loop`], [`poll`], [`poll2`], `readwrite` | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
+//! | map and loop | [`Map`] + [`Handle`], [`Loop`] + [`Backend`], [`Context`], [`Timer`] | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
 //! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
 //! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] | `asynchat.async_chat`, `simple_producer` | [8](guide::chat_server) |
 //!
@@ -108,7 +108,7 @@
 //! | Python | here |
 //! |---|---|
 //! | `asyncore.loop(timeout, use_poll, map, count)` | `Loop::new().timeout(t).use_poll(b).count(n).run(&mut map)` ([`Loop`]) |
-//! | `asyncore.poll(timeout, map)` / `asyncore.poll2(...)` | [`poll`] / [`poll2`] |
+//! | `asyncore.poll(timeout, map)` / `asyncore.poll2(...)` | one iteration: [`Loop::iterate`] on `Loop::new().timeout(t)` / `.use_poll(true)` (asyncore's `poll` waits in select(2), `poll2` in poll(2); here the backend is named: [`Backend::Select`], [`Backend::Poll`], [`Backend::Epoll`]) |
 //! | `asyncore.socket_map`, `map=` | [`Map`] (no global: you own it) |
 //! | `asyncore.close_all(map)` | [`Map::close_all`] |
 //! | `raise asyncore.ExitNow` | [`Context::exit`] |

@@ -31,10 +31,10 @@ impl Backend {
     /// One iteration of the crate's loop on this backend (asyncore's
     /// `poll` or `poll2`).
     fn iterate(self, map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
-        match self {
-            Backend::Select => selectloop::poll(map, timeout),
-            Backend::Poll => selectloop::poll2(map, timeout),
-        }
+        selectloop::Loop::new()
+            .use_poll(self == Backend::Poll)
+            .timeout(timeout)
+            .iterate(map)
     }
 
     /// Waits until one of `fds` is readable (or `timeout`); the ready fds.
