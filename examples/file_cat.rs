@@ -55,7 +55,7 @@ mod common;
 
 use clap::Parser;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use selectloop::{Context, Dispatcher, Handler, Loop, Map, Token};
+use selectloop::{Context, Dispatcher, Handle, Handler, Loop, Map};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::AsFd;
@@ -132,7 +132,7 @@ impl Handler for Input {
 struct Output {
     shared: Rc<RefCell<Shared>>,
     /// The input channel, to stop it if stdout goes away.
-    input: Token,
+    input: Handle<Dispatcher, Input>,
 }
 
 impl Handler for Output {
@@ -202,7 +202,7 @@ fn copy(
             input,
         },
     );
-    event_loop.run(&mut map)?;
+    event_loop.clone().run(&mut map)?;
     Ok(())
 }
 
