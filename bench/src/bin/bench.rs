@@ -309,12 +309,6 @@ fn run(args: &Args) -> io::Result<()> {
 
     let runs = |p: PassName| args.passes.is_empty() || args.passes.contains(&p);
     let help = echo_server_help(&echo_server);
-    let have_epoll = help.contains("--epoll");
-    if !have_epoll {
-        let note = "selectloop epoll: `echo_server --help` has no `--epoll` (the backend is not merged yet); skipped.";
-        eprintln!("bench: {note}");
-        notes.push(note.into());
-    }
     let have_idle_timeout = help.contains("--idle-timeout");
     if runs(PassName::Timers) && !have_idle_timeout {
         let note = "timer pass: `echo_server --help` has no `--idle-timeout` (idle timers are not merged yet); skipped.";
@@ -324,16 +318,12 @@ fn run(args: &Args) -> io::Result<()> {
     let mut servers = vec![
         spec("selectloop poll", &echo_server, &["--poll"]),
         spec("selectloop select", &echo_server, &["--select"]),
-    ];
-    if have_epoll {
-        servers.push(spec("selectloop epoll", &echo_server, &["--epoll"]));
-    }
-    servers.extend([
+        spec("selectloop epoll", &echo_server, &["--epoll"]),
         spec("floor poll(2)", &exe_dir.join("floor_poll"), &[]),
         spec("floor select(2)", &exe_dir.join("floor_select"), &[]),
         spec("mio (epoll)", &exe_dir.join("mio_echo"), &[]),
         spec("thread per conn", &exe_dir.join("thread_echo"), &[]),
-    ]);
+    ];
     if let Some(py) = &python {
         let script = root.join("bench/asyncore_echo.py");
         servers.push(ServerSpec {
@@ -553,6 +543,23 @@ fn run(args: &Args) -> io::Result<()> {
             }
         }
     }
+    // where the crate's instructions go (the last repetition's dumps)
+    let mut instr_profiles = String::new();
+    if runs(PassName::Instructions) && have_valgrind {
+        for server in servers.iter().filter(|s| s.name.starts_with("selectloop")) {
+            match annotate(&env, server, instr_rt * 10, 14) {
+                Ok(text) if !text.is_empty() => {
+                    let _ = writeln!(
+                        instr_profiles,
+                        "\n### {}\n\n```text\n{text}```",
+                        server.name
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => notes.push(format!("callgrind_annotate of {}: {e}", server.name)),
+            }
+        }
+    }
     // Pass 6: idle connections beside active ones.
     if runs(PassName::Idle) {
         for round in 0..rounds {
@@ -590,11 +597,7 @@ fn run(args: &Args) -> io::Result<()> {
     // Pass 7: idle timers, each pushed back on every read.
     let mut timer_rows: Vec<(ServerSpec, ServerSpec)> = Vec::new();
     if runs(PassName::Timers) && have_idle_timeout {
-        let mut backends = vec!["poll"];
-        if have_epoll {
-            backends.push("epoll");
-        }
-        for b in backends {
+        for b in ["poll", "epoll"] {
             let flag = format!("--{b}");
             timer_rows.push((
                 spec(&format!("selectloop {b}"), &echo_server, &[&flag]),
@@ -753,6 +756,15 @@ fn run(args: &Args) -> io::Result<()> {
         instr_rt,
         instr_reps,
     });
+    let md = if instr_profiles.is_empty() {
+        md
+    } else {
+        format!(
+            "{md}\n## Where the instructions go\n\nThe instructions pass's last dump of each of the crate's \
+             servers: user-space instructions per round trip by function, self cost only \
+             (`callgrind_annotate --inclusive=no`; inlined code counts in its caller).\n{instr_profiles}"
+        )
+    };
     let md = if profiles.is_empty() {
         md
     } else {
@@ -1209,7 +1221,6 @@ fn callgrind_per_roundtrip(
     let mut args = vec![
         "--tool=callgrind".to_string(),
         format!("--callgrind-out-file={}", out.display()),
-        "--dump-line=no".into(),
     ];
     args.push(server.program.display().to_string());
     args.extend(server.args.iter().cloned());
@@ -1290,6 +1301,57 @@ fn callgrind_per_roundtrip(
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .ok_or_else(|| io::Error::other(format!("no totals line in {}", dump.display())))?;
     Ok(total as f64 / expected as f64)
+}
+
+/// The `top` functions of a server's last callgrind dump by self cost, in
+/// instructions per round trip (`roundtrips` in the dump).
+fn annotate(env: &Env, server: &ServerSpec, roundtrips: u64, top: usize) -> io::Result<String> {
+    let dump = env.log_dir.join(format!(
+        "callgrind-{}.out.1",
+        server
+            .name
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    if !dump.exists() {
+        return Ok(String::new());
+    }
+    let out = Command::new("callgrind_annotate")
+        .args(["--inclusive=no", "--threshold=100", "--auto=no"])
+        .arg(&dump)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
+    // "   1,620,000 (10.56%)  FILE:FUNCTION [OBJECT]"
+    let mut by_fn: BTreeMap<String, u64> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim();
+        let Some((count, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        let Some((share, place)) = rest.trim().split_once(')') else {
+            continue;
+        };
+        // the frames below the loop (main, lang_start) show 100 %: skip them
+        if share.contains("100.0") {
+            continue;
+        }
+        let place = place.trim();
+        let place = place.split(" [").next().unwrap_or(place);
+        let function = place.split_once(':').map(|(_, f)| f).unwrap_or(place);
+        *by_fn.entry(function.to_string()).or_default() += count;
+    }
+    let mut rows: Vec<(String, u64)> = by_fn.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    let per = |n: u64| n as f64 / roundtrips.max(1) as f64;
+    let mut text = format!("{:>7.1}  total\n", per(total));
+    for (function, n) in rows.into_iter().take(top) {
+        let _ = writeln!(text, "{:>7.1}  {function}", per(n));
+    }
+    Ok(text)
 }
 
 /// `callgrind_control OPTION PID` (`-z` zero the counters, `-d` dump them).
