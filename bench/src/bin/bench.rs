@@ -1344,7 +1344,7 @@ fn annotate(env: &Env, server: &ServerSpec, roundtrips: u64, top: usize) -> io::
         *by_fn.entry(function.to_string()).or_default() += count;
     }
     let mut rows: Vec<(String, u64)> = by_fn.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     let total: u64 = rows.iter().map(|r| r.1).sum();
     let per = |n: u64| n as f64 / roundtrips.max(1) as f64;
     let mut text = format!("{:>7.1}  total\n", per(total));
