@@ -542,6 +542,25 @@ fn run(args: &Args) -> io::Result<()> {
                 );
             }
         }
+        // the same beside 5,000 idle connections, once: what an idle channel
+        // costs in user space per round trip
+        for server in counted.iter().filter(|s| !uses_select(s)) {
+            let per_conn = (instr_rt / 10).max(1);
+            eprintln!(
+                "bench: instructions: {} / {} ({per_conn} round trips per active connection)",
+                server.name,
+                IDLE.label()
+            );
+            record_instructions(
+                &env,
+                server,
+                IDLE,
+                per_conn,
+                "instructions",
+                &mut results,
+                &mut notes,
+            );
+        }
     }
     // where the crate's instructions go (the last repetition's dumps)
     let mut instr_profiles = String::new();
@@ -598,6 +617,10 @@ fn run(args: &Args) -> io::Result<()> {
     let mut timer_rows: Vec<(ServerSpec, ServerSpec)> = Vec::new();
     if runs(PassName::Timers) && have_idle_timeout {
         for b in ["poll", "epoll"] {
+            let name = format!("selectloop {b}");
+            if !args.only.is_empty() && !args.only.iter().any(|o| name.contains(o.as_str())) {
+                continue;
+            }
             let flag = format!("--{b}");
             timer_rows.push((
                 spec(&format!("selectloop {b}"), &echo_server, &[&flag]),
@@ -2023,18 +2046,34 @@ fn render_markdown(report: &Report<'_>) -> String {
         );
         let _ = writeln!(
             md,
-            "| server | instructions/rt, 10 conn | ratio to mio |\n|---|---:|---:|"
+            "The last two columns: the same 10 connections beside 5,000 idle ones ({} round trips \
+             each, one repetition); select(2) cannot take them.\n",
+            (instr_rt / 10).max(1)
         );
-        let sc = Scenario::Pingpong(10);
+        let _ = writeln!(
+            md,
+            "| server | instructions/rt, 10 conn | ratio to mio | 10 conn + 5,000 idle | ratio to mio |\n|---|---:|---:|---:|---:|"
+        );
         for s in servers {
-            let Some(v) = med(results, "instructions", &s.name, sc, instr) else {
-                continue;
-            };
-            let ratio = med(results, "instructions", MIO, sc, instr)
-                .filter(|m| *m > 0.0)
-                .map(|m| format!("{:.2}×", v / m))
-                .unwrap_or_else(|| "–".into());
-            let _ = writeln!(md, "| {} | {:.0} | {ratio} |", s.name, v);
+            let mut row = format!("| {} |", s.name);
+            let mut any = false;
+            for sc in [Scenario::Pingpong(10), IDLE] {
+                let v = med(results, "instructions", &s.name, sc, instr);
+                let m = med(results, "instructions", MIO, sc, instr).filter(|m| *m > 0.0);
+                any |= v.is_some();
+                let _ = write!(
+                    row,
+                    " {} | {} |",
+                    v.map(fmt_int).unwrap_or_else(|| "–".into()),
+                    match (v, m) {
+                        (Some(v), Some(m)) => format!("{:.2}×", v / m),
+                        _ => "–".into(),
+                    }
+                );
+            }
+            if any {
+                let _ = writeln!(md, "{row}");
+            }
         }
     }
 
@@ -2118,8 +2157,8 @@ fn render_markdown(report: &Report<'_>) -> String {
                 num(c0),
                 num(c1),
                 ratio(c0, c1),
-                i0.map(|x| format!("{x:.0}")).unwrap_or_else(|| "–".into()),
-                i1.map(|x| format!("{x:.0}")).unwrap_or_else(|| "–".into()),
+                i0.map(fmt_int).unwrap_or_else(|| "–".into()),
+                i1.map(fmt_int).unwrap_or_else(|| "–".into()),
                 ratio(i0, i1)
             );
         }
@@ -2400,14 +2439,27 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             (s.name.clone(), pts)
         })
         .collect();
+    // the idle scenario: one hollow point per server at its connection
+    // count, not on the server's line (only 10 of them are busy)
+    let idle: Vec<Option<f64>> = servers
+        .iter()
+        .map(|s| med(results, "idle", &s.name, IDLE, |x| x.rate))
+        .collect();
+    let have_idle = idle.iter().any(Option::is_some);
     let ymax_raw = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(_, v)| *v))
+        .chain(idle.iter().flatten().copied())
         .fold(0.0f64, f64::max)
         .max(1.0);
     let step = nice_step(ymax_raw / 5.0);
     let ymax = (ymax_raw / step).ceil() * step;
-    let (x0, x1) = (0.0f64, (*PINGPONG.last().unwrap_or(&1000) as f64).log10());
+    let xmax = if have_idle {
+        IDLE.connections()
+    } else {
+        *PINGPONG.last().unwrap_or(&1000)
+    };
+    let (x0, x1) = (0.0f64, (xmax as f64).log10());
     let px = |n: usize| L + ((n as f64).log10() - x0) / (x1 - x0) * (W - L - R);
     let py = |v: f64| H - B - v / ymax * (H - T - B);
     let mut s = String::new();
@@ -2443,6 +2495,17 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             H - B,
             H - B + 18.0,
             fmt_int(n as f64)
+        );
+    }
+    if have_idle {
+        let x = px(IDLE.connections());
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{T}" x2="{x:.1}" y2="{:.1}" stroke="#ddd" stroke-dasharray="2 2"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text><text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="10">(10 busy)</text>"##,
+            H - B,
+            H - B + 18.0,
+            fmt_int(IDLE.connections() as f64),
+            H - B + 30.0
         );
     }
     let _ = writeln!(
@@ -2488,6 +2551,14 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
                 py(v)
             );
         }
+        if let Some(v) = idle.get(i).copied().flatten() {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4.5" fill="white" stroke="{color}" stroke-width="2"/>"#,
+                px(IDLE.connections()),
+                py(v)
+            );
+        }
         let ly = T + 10.0 + i as f64 * 20.0;
         let lx = W - R + 15.0;
         let _ = writeln!(
@@ -2497,6 +2568,18 @@ fn render_svg(results: &Results, servers: &[ServerSpec]) -> String {
             lx + 30.0,
             ly + 4.0,
             xml_escape(name)
+        );
+    }
+    if have_idle {
+        let ly = T + 10.0 + series.len() as f64 * 20.0 + 10.0;
+        let lx = W - R + 15.0;
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{:.1}" cy="{ly}" r="4.5" fill="white" stroke="#555" stroke-width="2"/><text x="{:.1}" y="{:.1}">10 busy + {} idle</text>"##,
+            lx + 12.0,
+            lx + 30.0,
+            ly + 4.0,
+            fmt_int((IDLE.connections() - 10) as f64)
         );
     }
     let _ = writeln!(s, "</svg>");
