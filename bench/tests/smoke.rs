@@ -208,3 +208,46 @@ fn loadgen_fails_when_the_server_closes_an_idle_connection() {
         "{out:?}"
     );
 }
+
+#[test]
+fn bench_counts_instructions_per_round_trip_under_callgrind() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--no-build",
+            "--pass",
+            "instructions",
+            "--only",
+            "floor poll",
+        ])
+        .args(["--instr-reps", "1", "--instr-roundtrips", "200"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let have_valgrind = Command::new("sh")
+        .args(["-c", "command -v valgrind && command -v callgrind_control"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_valgrind {
+        assert!(text.contains("valgrind is not installed"), "{text}");
+        return;
+    }
+    // "| floor poll(2) | 354 | – | 48,131 | – |"
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| floor poll(2) |"))
+        .unwrap_or_else(|| panic!("no floor poll(2) row in:\n{text}"));
+    let cells: Vec<f64> = row
+        .split('|')
+        .filter_map(|c| c.trim().replace(',', "").parse().ok())
+        .collect();
+    assert_eq!(cells.len(), 2, "{row}");
+    let (busy, idle) = (cells[0], cells[1]);
+    assert!(busy > 10.0 && busy < 100_000.0, "{row}");
+    // every iteration walks the 5,000 idle pollfds
+    assert!(idle > 10.0 * busy, "{row}");
+    // a run of one pass writes no file of the full run
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("bench: done"), "{log}");
+    assert!(!log.contains("bench: wrote"), "{log}");
+}
