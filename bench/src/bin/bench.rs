@@ -1,7 +1,7 @@
 //! The benchmark driver: one command for the whole table and plot.
 //!
 //! ```sh
-//! bash bench/setup.sh                                   # socat, strace, perf (once per machine)
+//! bash bench/setup.sh                                   # socat, strace, perf, valgrind (once per machine)
 //! cargo run --release -p selectloop-bench --bin bench   # ~7 minutes on 2 cores; --quick for a ~1 minute smoke run
 //! ```
 //!
@@ -11,7 +11,7 @@
 //! The servers are interleaved (each round runs every server once, in a
 //! rotated order) and every figure is the median of the rounds.
 //!
-//! Passes:
+//! Passes (`--pass NAME`, repeatable, runs some of them only):
 //!
 //! 1. **timing** (`--pin`, default `split`: server on CPU 0, client on CPU 1):
 //!    pingpong 64 B with 1, 10, 100, 1,000 connections, bulk 1 × 64 MiB and
@@ -26,6 +26,17 @@
 //! 4. **forwarder** (when `socat` is installed): `port_forwarder` (poll and
 //!    select) against `socat`, both forwarding to the same `echo_server`;
 //!    bulk MiB/s, CPU per MiB, and pingpong p99 with 1,000 connections.
+//! 5. **instructions**: user-space instructions per round trip under
+//!    callgrind, 10 connections, a fixed number of round trips; counted from
+//!    the end of the warm-up (`callgrind_control --instr=on -z`) to the last
+//!    round trip (`callgrind_control -d`); then the same beside 5,000 idle
+//!    connections; and where the crate's instructions go, by function.
+//! 6. **idle**: 10 active connections beside 5,000 idle ones; round trips/s,
+//!    p50/p99, server CPU per round trip (select cannot take them).
+//! 7. **timers**: 10 active beside 10,000 idle connections, `echo_server`
+//!    with and without `--idle-timeout` (a timer per connection, pushed back
+//!    on every read): server CPU and instructions per round trip.
+//! 8. **profile**: `perf record` of the poll backend and the poll floor.
 //!
 //! Server CPU time is read around the measured part from the kernel's
 //! per-thread run time, `/proc/PID/task/TID/schedstat` (nanoseconds), summed
@@ -575,17 +586,24 @@ fn run(args: &Args) -> io::Result<()> {
     // where the crate's instructions go (the last repetition's dumps)
     let mut instr_profiles = String::new();
     if runs(PassName::Instructions) && have_valgrind {
-        for server in servers.iter().filter(|s| s.name.starts_with("selectloop")) {
-            match annotate(&env, server, instr_rt * 10, 14) {
-                Ok(text) if !text.is_empty() => {
-                    let _ = writeln!(
-                        instr_profiles,
-                        "\n### {}\n\n```text\n{text}```",
-                        server.name
-                    );
+        let shown = [
+            (Scenario::Pingpong(10), instr_rt * 10, 14),
+            (IDLE, (instr_rt / 10).max(1) * 10, 8),
+        ];
+        for (scenario, roundtrips, top) in shown {
+            for server in servers.iter().filter(|s| s.name.starts_with("selectloop")) {
+                match annotate(&env, server, scenario, roundtrips, top) {
+                    Ok(text) if !text.is_empty() => {
+                        let _ = writeln!(
+                            instr_profiles,
+                            "\n### {} / {}\n\n```text\n{text}```",
+                            server.name,
+                            scenario.label()
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => notes.push(format!("callgrind_annotate of {}: {e}", server.name)),
                 }
-                Ok(_) => {}
-                Err(e) => notes.push(format!("callgrind_annotate of {}: {e}", server.name)),
             }
         }
     }
@@ -1241,12 +1259,7 @@ fn callgrind_per_roundtrip(
         Scenario::Idle(n, idle) => (n, idle),
         Scenario::Bulk(..) => return Err(io::Error::other("callgrind counts pingpong only")),
     };
-    let out = env.log_dir.join(format!(
-        "callgrind-{}.out",
-        server
-            .name
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    ));
+    let out = callgrind_file(env, server, scenario);
     // callgrind_control -d writes OUT.1
     let dump = PathBuf::from(format!("{}.1", out.display()));
     let _ = std::fs::remove_file(&out);
@@ -1339,14 +1352,28 @@ fn callgrind_per_roundtrip(
     Ok(total as f64 / expected as f64)
 }
 
-/// The `top` functions of a server's last callgrind dump by self cost, in
-/// instructions per round trip (`roundtrips` in the dump).
-fn annotate(env: &Env, server: &ServerSpec, roundtrips: u64, top: usize) -> io::Result<String> {
-    let dump = env.log_dir.join(format!(
-        "callgrind-{}.out.1",
-        server
-            .name
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+/// Where callgrind writes a server's counts for a scenario (the dump of the
+/// measured part is this name + `.1`).
+fn callgrind_file(env: &Env, server: &ServerSpec, scenario: Scenario) -> PathBuf {
+    let name = format!("callgrind-{}-{}.out", server.name, scenario.label());
+    env.log_dir.join(name.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+        "_",
+    ))
+}
+
+/// The `top` functions of a server's last callgrind dump for `scenario` by
+/// self cost, in instructions per round trip (`roundtrips` in the dump).
+fn annotate(
+    env: &Env,
+    server: &ServerSpec,
+    scenario: Scenario,
+    roundtrips: u64,
+    top: usize,
+) -> io::Result<String> {
+    let dump = PathBuf::from(format!(
+        "{}.1",
+        callgrind_file(env, server, scenario).display()
     ));
     if !dump.exists() {
         return Ok(String::new());
