@@ -454,7 +454,10 @@ impl Core {
                         return true;
                     }
                     let alive = dispatch(map, exit, token, fd, Event::Ready(ready));
-                    if alive && reg.asking_at == ABSENT {
+                    if alive && reg.asking_at == ABSENT && wishes_changed(map, token, reg) {
+                        // Asked again (and the backend told) at the next
+                        // iteration, not now: the backend's arrays are
+                        // being read.
                         map.touch(token);
                     }
                     !*exit
@@ -757,6 +760,29 @@ impl Core {
             }
         }
     }
+}
+
+/// Whether a channel that takes the fast path ([`Predicates::AfterOwnEvents`])
+/// wants something other than what it is registered for after its own
+/// event: other wishes, another fd, a deadline the timer queue has not
+/// seen, or a state (listening, connecting) that makes it asked every
+/// iteration. Cheaper than asking through the change log every time.
+#[inline]
+fn wishes_changed(map: &mut Map, token: Token, reg: Reg) -> bool {
+    let Some(ch) = map.entry_mut(token) else {
+        return false;
+    };
+    let (read, write) = ch.wishes();
+    let d = ch.dispatcher();
+    let interest = Interest {
+        read,
+        write: (write || d.connecting()) && !d.accepting(),
+    };
+    interest != reg.interest
+        || d.fileno() != Some(reg.fd)
+        || d.accepting()
+        || d.connecting()
+        || d.deadline.due.is_some_and(|due| d.deadline.queued.map_or(true, |q| due < q))
 }
 
 /// The nearer of two waits (`None`: forever).
