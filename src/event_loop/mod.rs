@@ -782,7 +782,9 @@ fn wishes_changed(map: &mut Map, token: Token, reg: Reg) -> bool {
         || d.fileno() != Some(reg.fd)
         || d.accepting()
         || d.connecting()
-        || d.deadline.due.is_some_and(|due| d.deadline.queued.map_or(true, |q| due < q))
+        || d.deadline
+            .due
+            .is_some_and(|due| d.deadline.queued.map_or(true, |q| due < q))
 }
 
 /// The nearer of two waits (`None`: forever).
