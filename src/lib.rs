@@ -371,6 +371,7 @@ mod handler;
 mod map;
 mod producer;
 pub mod readwrite;
+pub mod sources;
 pub mod sys;
 
 pub use async_chat::{

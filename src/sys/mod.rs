@@ -21,8 +21,10 @@
 
 mod poll;
 mod select;
+pub(crate) mod signal;
 mod sigpipe;
 mod timeout;
+pub(crate) mod wake;
 
 pub use poll::{poll, PollFd, PollFlags};
 pub use select::{select, FdSet, FdSetSizeError, FD_SETSIZE};
