@@ -4,7 +4,6 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// How long the listener sits out after `accept` ran out of fds.
@@ -17,12 +16,11 @@ pub struct Listener {
 }
 
 /// `s = socket.socket(); s.bind(...); s.listen(5)`, non-blocking, plus the
-/// signal self-pipe. Prints `listening on`; exits with a one-line error if
+/// SIGINT/SIGTERM source (the crate's self-pipe). Prints `listening on`; exits with a one-line error if
 /// any of it fails. Signals come first: once `listening on` is out, a
 /// SIGTERM must find its handler in place.
-pub fn listen(bind: SocketAddr) -> (Listener, UnixStream) {
-    let signals = super::signal_pipe()
-        .unwrap_or_else(|e| super::fail(format_args!("cannot install signal handlers: {e}")));
+pub fn listen(bind: SocketAddr) -> (Listener, super::StopSignals) {
+    let signals = super::StopSignals::new();
     let sock = TcpListener::bind(bind)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .unwrap_or_else(|e| super::fail(format_args!("cannot listen on {bind}: {e}")));

@@ -96,7 +96,7 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Registers `signals` (`libc::SIGINT`, `signal_hook::consts::SIGTERM`,
+    /// Registers `signals` (`libc::SIGINT`, `libc::SIGTERM`,
     /// ... ; duplicates are ignored): from now on each of them, when
     /// raised, is recorded and wakes the loop. Fails (kind `InvalidInput`)
     /// for `SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`, `SIGSEGV` and numbers
