@@ -64,7 +64,7 @@ mod common;
 use clap::Parser;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use selectloop::sources::{SignalHandler, Signals};
-use selectloop::{Context, Dispatcher, Handler, Loop, Map, Token};
+use selectloop::{Context, Dispatcher, Handle, Handler, Loop, Map};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::AsFd;
@@ -143,9 +143,9 @@ impl Handler for Input {
 struct Output {
     shared: Rc<RefCell<Shared>>,
     /// The input channel, to stop it if stdout goes away.
-    input: Token,
+    input: Handle<Dispatcher, Input>,
     /// The signal channel, closed when the copy is over so the map empties.
-    signals: Token,
+    signals: Handle<Signals, Stop>,
 }
 
 /// SIGINT/SIGTERM: stop the loop; `main` restores the fds' mode and exits.
@@ -240,7 +240,7 @@ fn copy(
             signals,
         },
     );
-    event_loop.run(&mut map)?;
+    event_loop.clone().run(&mut map)?;
     Ok(())
 }
 

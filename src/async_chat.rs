@@ -16,8 +16,8 @@
 //! them, and [`close_when_done`](AsyncChat::close_when_done) closes the
 //! channel once it has drained.
 
-use crate::context::Context;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::Context;
 use crate::handler::{DispatcherType, Handler};
 use crate::producer::Producer;
 use std::collections::VecDeque;
@@ -930,6 +930,11 @@ impl DispatcherType for AsyncChat {
     }
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
+    }
+    /// Delivers what is queued, then closes.
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close_when_done();
+        Ok(())
     }
     fn close(&mut self) {
         AsyncChat::close(self)

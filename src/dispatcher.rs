@@ -7,6 +7,7 @@
 //! event, and the handler is your own struct. That split is what lets a
 //! handler borrow its socket and its own state at the same time.
 
+use crate::deadline::Deadline;
 use crate::file_dispatcher::FileWrapper;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
@@ -40,6 +41,8 @@ pub fn is_disconnected(err: &io::Error) -> bool {
 pub(crate) enum Io {
     Socket(Socket),
     File(FileWrapper),
+    /// No fd at all: a [`Timer`](crate::Timer), which only has a deadline.
+    NoFd,
     Closed,
 }
 
@@ -77,6 +80,8 @@ pub struct Dispatcher {
     close_pending: bool,
     /// Set by `accept` on EMFILE/ENFILE: (when, the map's removal count then).
     accept_paused: Option<(Instant, u64)>,
+    /// When `handle_timeout` is due (see [`set_deadline`](Self::set_deadline)).
+    pub(crate) deadline: Deadline,
 }
 
 impl Dispatcher {
@@ -90,7 +95,13 @@ impl Dispatcher {
             addr: None,
             close_pending: false,
             accept_paused: None,
+            deadline: Deadline::default(),
         }
+    }
+
+    /// A dispatcher with no fd, for a [`Timer`](crate::Timer).
+    pub(crate) fn without_fd() -> Self {
+        Self::with_io(Io::NoFd, false)
     }
 
     /// Creates a new non-blocking socket (asyncore's `create_socket(family,
@@ -198,16 +209,17 @@ impl Dispatcher {
                 io::ErrorKind::Unsupported,
                 "not a socket: this dispatcher wraps a file descriptor",
             )),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         }
     }
 
-    /// The fd, or `None` once closed (asyncore's `fileno()`).
+    /// The fd, or `None` once closed (asyncore's `fileno()`) or for a
+    /// [`Timer`](crate::Timer), which has none.
     pub fn fileno(&self) -> Option<RawFd> {
         match &self.io {
             Io::Socket(s) => Some(s.as_raw_fd()),
             Io::File(f) => Some(f.fileno()),
-            Io::Closed => None,
+            Io::NoFd | Io::Closed => None,
         }
     }
 
@@ -314,7 +326,7 @@ impl Dispatcher {
         match &self.io {
             Io::Socket(s) => s.take_error(),
             Io::File(f) => Ok(f.so_error()),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         }
     }
 
@@ -402,7 +414,7 @@ impl Dispatcher {
         let res = match &mut self.io {
             Io::Socket(s) => send_nosignal(s, data),
             Io::File(f) => f.send(data),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
             Ok(n) => Ok(n),
@@ -423,7 +435,7 @@ impl Dispatcher {
         let res = match &mut self.io {
             Io::Socket(s) => (&*s).read(buf),
             Io::File(f) => f.recv(buf),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
             Ok(0) if self.stream && !buf.is_empty() => {
@@ -477,6 +489,7 @@ impl Dispatcher {
         self.accepting = false;
         self.connecting = false;
         self.accept_paused = None;
+        self.deadline = Deadline::default();
     }
 
     /// Forgets an fd that was closed behind this dispatcher's back (poll(2)
@@ -486,13 +499,67 @@ impl Dispatcher {
         match std::mem::replace(&mut self.io, Io::Closed) {
             Io::Socket(s) => std::mem::forget(s),
             Io::File(f) => f.forget(),
-            Io::Closed => {}
+            Io::NoFd | Io::Closed => {}
         }
         self.close();
     }
 
     pub(crate) fn take_close_pending(&mut self) -> bool {
         std::mem::take(&mut self.close_pending)
+    }
+}
+
+/// Deadlines: when the loop calls [`handle_timeout`](crate::Handler::handle_timeout).
+///
+/// Each channel has at most one deadline. Setting it costs no allocation and
+/// O(1): the loop notices the new value the next time it looks at the
+/// channel, so an idle timeout pushed back on every read
+/// (`ch.set_timeout(IDLE)` in `handle_read`) is cheap. A deadline fires
+/// once, never early, and in deadline order with the others; it is cleared
+/// before `handle_timeout` runs (set it again there to repeat, or use
+/// [`set_interval`](Self::set_interval)).
+impl Dispatcher {
+    /// Calls `handle_timeout` at `deadline` (`None`: never).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline.due = deadline;
+    }
+
+    /// Calls `handle_timeout` `after` from now: an idle timeout is
+    /// `ch.set_timeout(IDLE)` on every read.
+    pub fn set_timeout(&mut self, after: Duration) {
+        self.deadline.due = Some(crate::deadline::after(after));
+    }
+
+    /// Calls `handle_timeout` every `period` from now on, until the
+    /// deadline is cleared ([`set_deadline(None)`](Self::set_deadline)). A
+    /// late loop skips the missed periods rather than firing in a burst.
+    pub fn set_interval(&mut self, period: Duration) {
+        self.deadline.period = Some(period);
+        self.set_timeout(period);
+    }
+
+    /// When `handle_timeout` is due, if ever.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.due
+    }
+
+    /// What this channel is, in a few words, for the loop's trace:
+    /// `listener 127.0.0.1:8080`, `connection from 127.0.0.1:40112`,
+    /// `connection to 127.0.0.1:80`, `datagram socket 127.0.0.1:5353`,
+    /// `file`, `socket`, `timer`.
+    pub fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.addr.as_ref().map(DisplayAddr);
+        match (&self.io, addr) {
+            (Io::NoFd, _) => f.write_str("timer"),
+            (Io::Closed, _) => f.write_str("closed"),
+            (Io::File(_), _) => f.write_str("file"),
+            (Io::Socket(_), Some(a)) if self.accepting => write!(f, "listener {a}"),
+            (Io::Socket(_), Some(a)) if self.connecting => write!(f, "connection to {a}"),
+            (Io::Socket(_), Some(a)) if !self.stream => write!(f, "datagram socket {a}"),
+            (Io::Socket(_), Some(a)) if self.connected => write!(f, "connection from {a}"),
+            (Io::Socket(_), Some(a)) => write!(f, "socket {a}"),
+            (Io::Socket(_), None) => f.write_str("socket"),
+        }
     }
 }
 

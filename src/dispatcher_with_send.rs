@@ -184,6 +184,11 @@ impl DispatcherType for DispatcherWithSend {
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
     }
+    /// Delivers the queue, then closes.
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close_when_done();
+        Ok(())
+    }
     fn close(&mut self) {
         DispatcherWithSend::close(self)
     }

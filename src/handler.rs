@@ -2,11 +2,10 @@
 //! methods: Python's "subclass and override `handle_*`" becomes "implement
 //! [`Handler`] and override what you need".
 
-use crate::channel::{Channel, IntoChannel};
-use crate::context::Context;
+use crate::channel::Predicates;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::Context;
 use socket2::{SockAddr, Socket};
-use std::any::Any;
 use std::io;
 
 /// A dispatcher type a [`Handler`] can be attached to: [`Dispatcher`]
@@ -32,9 +31,30 @@ pub trait DispatcherType: 'static {
         log::warn!("{:?}: unhandled write event", self.dispatcher());
         Ok(())
     }
+    /// What [`Handler::handle_timeout`] does unless overridden: nothing
+    /// (the deadline is already cleared, so it does not fire again).
+    fn default_handle_timeout(&mut self) -> io::Result<()> {
+        log::debug!("{:?}: unhandled timeout event", self.dispatcher());
+        Ok(())
+    }
+    /// What [`Handler::handle_shutdown`] does unless overridden: close at
+    /// once. Buffered types ([`DispatcherWithSend`](crate::DispatcherWithSend),
+    /// [`AsyncChat`](crate::AsyncChat)) instead deliver what they have
+    /// queued, then close (`close_when_done`).
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close();
+        Ok(())
+    }
     /// Closes the channel (asyncore's `close`).
     fn close(&mut self) {
         self.dispatcher_mut().close()
+    }
+    /// What the channel is, for the loop's trace (`fd 4: opened: LABEL`):
+    /// `listener 127.0.0.1:8080`, `connection from 127.0.0.1:40112`,
+    /// `file`, ... A dispatcher type with a role of its own (a signal
+    /// source, a waker) says so.
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.dispatcher().describe(f)
     }
 }
 
@@ -84,6 +104,14 @@ impl DispatcherType for Dispatcher {
 /// ```
 #[allow(unused_variables)]
 pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
+    /// When the loop asks [`readable`](Self::readable) and
+    /// [`writable`](Self::writable): every iteration (asyncore's rule, the
+    /// default), or only after this channel's own events
+    /// ([`Predicates::AfterOwnEvents`]: the fast path, for handlers whose
+    /// predicates depend only on their own channel, which is true of every
+    /// handler that does not override them).
+    const PREDICATES: Predicates = Predicates::EveryIteration;
+
     /// Asked every loop iteration: should the loop wait for this channel to
     /// become readable? Default: `true` (per dispatcher type).
     fn readable(&mut self, ch: &D) -> bool {
@@ -160,6 +188,27 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         Ok(())
     }
 
+    /// The channel's deadline passed (set with
+    /// [`Dispatcher::set_deadline`], [`set_timeout`](Dispatcher::set_timeout)
+    /// or [`set_interval`](Dispatcher::set_interval); a
+    /// [`Timer`](crate::Timer) is a channel with only a deadline). The
+    /// deadline is cleared (or, for an interval, moved to the next period)
+    /// before this runs. Not in asyncore, whose users bolted `sched` onto
+    /// `loop(count=1)`. Default: nothing.
+    fn handle_timeout(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_timeout()
+    }
+
+    /// The loop is shutting down gracefully ([`Context::shutdown`],
+    /// [`Map::shutdown`](crate::Map::shutdown)). Default: a listener or a
+    /// plain dispatcher closes at once; a buffered one delivers what it has
+    /// queued, then closes. Override it to finish work in flight first (a
+    /// reply still owed), then close; whatever is still open when the grace
+    /// period ends is closed by the loop.
+    fn handle_shutdown(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_shutdown()
+    }
+
     /// A handler returned an error that does not mean "peer gone" (Python:
     /// an uncaught exception). Default: log it at error level, with the
     /// channel, and close the channel.
@@ -181,59 +230,5 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         }
         log::error!("{:?}: uncaptured error: {}; closing", ch.dispatcher(), err);
         ch.close();
-    }
-}
-
-/// The map entry for a dispatcher type `D` and its handler `H`.
-struct Entry<D, H> {
-    ch: D,
-    handler: H,
-}
-
-impl<D: DispatcherType, H: Handler<D>> IntoChannel<H> for D {
-    fn into_channel(self, handler: H) -> Box<dyn Channel> {
-        Box::new(Entry { ch: self, handler })
-    }
-}
-
-impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
-    fn dispatcher(&self) -> &Dispatcher {
-        self.ch.dispatcher()
-    }
-    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
-        self.ch.dispatcher_mut()
-    }
-    fn readable(&mut self) -> bool {
-        self.handler.readable(&self.ch)
-    }
-    fn writable(&mut self) -> bool {
-        self.handler.writable(&self.ch)
-    }
-    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_accept(&mut self.ch, cx)
-    }
-    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_connect(&mut self.ch, cx)
-    }
-    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_read(&mut self.ch, cx)
-    }
-    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_write(&mut self.ch, cx)
-    }
-    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_expt(&mut self.ch, cx)
-    }
-    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_close(&mut self.ch, cx)
-    }
-    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
-        self.handler.handle_error(&mut self.ch, err, cx)
-    }
-    fn dispatcher_any(&mut self) -> &mut dyn Any {
-        &mut self.ch
-    }
-    fn handler_any(&mut self) -> &mut dyn Any {
-        &mut self.handler
     }
 }

@@ -9,8 +9,8 @@
 
 use proptest::prelude::*;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handler, IncomingTooLong, Loop, Map,
-    SimpleProducer, Terminator, Token, Type,
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handle, Handler, IncomingTooLong,
+    Loop, Map, SimpleProducer, Terminator, Type,
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -163,7 +163,7 @@ fn echo_client(
     map: &mut Map,
     term: impl Into<Terminator>,
     addr: SocketAddr,
-) -> (Token, Rc<RefCell<Record>>) {
+) -> (Client, Rc<RefCell<Record>>) {
     let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
     d.connect(addr).unwrap();
     let rec = Rc::new(RefCell::new(Record::default()));
@@ -174,8 +174,11 @@ fn echo_client(
     (token, rec)
 }
 
-fn chat(map: &mut Map, token: Token) -> &mut AsyncChat {
-    map.channel_mut::<AsyncChat>(token).expect("channel alive")
+/// The handle of a test's chat channel.
+type Client = Handle<AsyncChat, EchoClient>;
+
+fn chat(map: &mut Map, client: Client) -> &mut AsyncChat {
+    map.channel_mut(client).expect("channel alive")
 }
 
 /// test_asynchat's shape: push `pushes`, run the loop until the server
@@ -427,7 +430,7 @@ fn negative_terminator_is_refused_with_a_clear_error() {
 fn pair_chat(
     map: &mut Map,
     term: impl Into<Terminator>,
-) -> (Token, Rc<RefCell<Record>>, UnixStream) {
+) -> (Client, Rc<RefCell<Record>>, UnixStream) {
     let (ours, peer) = UnixStream::pair().unwrap();
     peer.set_read_timeout(Some(PATIENCE)).unwrap();
     let rec = Rc::new(RefCell::new(Record::default()));

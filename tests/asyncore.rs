@@ -839,14 +839,14 @@ fn connection_attributes(env: Env) {
     env.run_until(&mut map, |_| has(&log, "connect"));
     env.lp().count(3).run(&mut map).unwrap();
     {
-        let s = map.channel_mut::<Dispatcher>(st).unwrap();
+        let s = map.channel_mut(st).unwrap();
         assert!(!s.connected() && s.accepting(), "{env}");
-        let c = map.channel_mut::<Dispatcher>(ct).unwrap();
+        let c = map.channel_mut(ct).unwrap();
         assert!(c.connected() && !c.accepting() && !c.connecting(), "{env}");
         // Disconnect the client.
         c.close();
         assert!(!c.connected() && !c.accepting() && !c.connecting(), "{env}");
-        let s = map.channel_mut::<Dispatcher>(st).unwrap();
+        let s = map.channel_mut(st).unwrap();
         assert!(!s.connected() && s.accepting(), "{env}");
         // Stop serving.
         s.close();
@@ -935,7 +935,7 @@ fn quick_connect(env: Env) {
         .run(&mut map)
         .expect("the loop never fails");
     assert!(map.contains(st), "{env}: the listener survives");
-    assert!(map.channel_mut::<Dispatcher>(st).unwrap().accepting());
+    assert!(map.channel_mut(st).unwrap().accepting());
     no_errors(&log, &env);
 }
 
@@ -1029,14 +1029,12 @@ fn dispatcher_with_send_sends_everything(env: Env) {
     let mut map = Map::new();
     let t = map.add(d, NoRead);
     // Wait for the connection, then send more than a slice at once.
-    env.run_until(&mut map, |m| {
-        m.channel_mut::<DispatcherWithSend>(t).unwrap().connected()
-    });
+    env.run_until(&mut map, |m| m.channel_mut(t).unwrap().connected());
     let data: Vec<u8> = (0..3 * selectloop::SEND_SLICE + 17)
         .map(|i| (i % 251) as u8)
         .collect();
     {
-        let d = map.channel_mut::<DispatcherWithSend>(t).unwrap();
+        let d = map.channel_mut(t).unwrap();
         assert_eq!(d.send(&data).unwrap(), data.len());
         assert_eq!(d.send(&data).unwrap(), data.len());
         assert_eq!(d.send(b"\n").unwrap(), 1);
@@ -1089,7 +1087,7 @@ fn repr(env: Env) {
     let log = new_log();
     let ct = map.add(env.client(&addr), Probe::new(&log).writable(false));
     env.run_until(&mut map, |_| has(&log, "connect"));
-    let c = map.channel_mut::<Dispatcher>(ct).unwrap();
+    let c = map.channel_mut(ct).unwrap();
     let cfd = c.fileno().unwrap();
     assert_eq!(
         format!("{c:?}"),

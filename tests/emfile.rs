@@ -128,10 +128,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
             "{backend}: EMFILE is not an error for the listener"
         );
         assert!(map.contains(lt), "{backend}: the listener stays in the map");
-        assert!(
-            map.channel_mut::<Dispatcher>(lt).unwrap().accepting(),
-            "{backend}"
-        );
+        assert!(map.dispatcher_mut(lt).unwrap().accepting(), "{backend}");
         assert!(
             iterations < 200,
             "{backend}: the loop spun: {iterations} iterations in {window:?}"
@@ -154,7 +151,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
         let (c, _c_peer) = UnixStream::pair().unwrap();
         let mut fillers = exhaust_fds();
         let ct = map.add(Dispatcher::from_socket(c).unwrap(), CloseOnWrite); // after the listener
-        let one = Loop::new()
+        let mut one = Loop::new()
             .timeout(Duration::from_secs(5))
             .use_poll(use_poll)
             .count(1);

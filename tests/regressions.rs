@@ -314,10 +314,11 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             let n = dup_at_least(&n, a_fd);
             assert_eq!(n.as_raw_fd(), a_fd, "the newcomer got A's fd number");
             ps.borrow_mut().push(n_peer);
-            nc.set(Some(cx.add(
+            let newcomer = cx.add(
                 Dispatcher::from_socket(socket2::Socket::from(n))?,
                 Rec::new(&nl, true, true),
-            )));
+            );
+            nc.set(Some(newcomer.token()));
             Ok(())
         });
         map.add(Dispatcher::from_socket(a).unwrap(), ha);
@@ -369,10 +370,11 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             Ok(())
         });
         map.add(Dispatcher::from_socket(b).unwrap(), hb); // slot order: B first
-        a_token.set(Some(map.add(
+        let a_handle = map.add(
             Dispatcher::from_socket(a).unwrap(),
             Rec::new(&alog, true, false),
-        )));
+        );
+        a_token.set(Some(a_handle.token()));
         lp(use_poll).count(1).run(&mut map).unwrap();
         assert!(
             events(&alog).is_empty(),
@@ -635,7 +637,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
             let s = sentinel.clone();
             h.on_read = hook(move |ch, cx| {
                 if via_token {
-                    cx.close(cx.token().unwrap());
+                    cx.close(cx.token());
                 } else {
                     ch.close();
                     // The number is free now: take it.
@@ -932,9 +934,7 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
                 .count(1)
                 .run(&mut map)
                 .unwrap();
-            let d = map
-                .channel_mut::<DispatcherWithSend>(t)
-                .expect("still open");
+            let d = map.channel_mut(t).expect("still open");
             max_pending = max_pending.max(d.pending());
             if reads_when_full.is_none() && d.is_full() {
                 reads_when_full = Some(reads.get());
@@ -1094,7 +1094,7 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
         let at = a_token.clone();
         hb.on_read = hook(move |ch, cx| {
             ch.recv(&mut [0u8; 8])?;
-            if let Some(a) = at.get().and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+            if let Some(a) = at.get().and_then(|t| cx.dispatcher_mut(t)) {
                 a.close();
             }
             Ok(())
@@ -1105,7 +1105,7 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
             Dispatcher::from_socket(a).unwrap(),
             Rec::new(&alog, true, false),
         );
-        a_token.set(Some(ta));
+        a_token.set(Some(ta.token()));
         lp(use_poll).count(1).run(&mut map).unwrap();
         assert_eq!(events(&blog), ["read"], "{}", name(use_poll));
         assert!(
@@ -1130,7 +1130,7 @@ fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() 
             Dispatcher::from_socket(a).unwrap(),
             Rec::new(&new_log(), true, false),
         );
-        map.channel_mut::<Dispatcher>(t).unwrap().close();
+        map.dispatcher_mut(t).unwrap().close();
         let start = Instant::now();
         let stop = Loop::new()
             .timeout(PATIENCE)

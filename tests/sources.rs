@@ -13,7 +13,7 @@ use selectloop::sources::{
     message_channel, ChildHandler, ChildProcess, ChildStream, MessageHandler, SignalHandler,
     Signals, WakeHandler, Wakeup,
 };
-use selectloop::{Context, DispatcherWithSend, Map};
+use selectloop::{Context, Map};
 use std::io;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,9 +78,9 @@ fn signals_are_delivered_under_a_burst() {
             })
         };
         // Short waits, so a lost signal fails the test instead of hanging it.
-        let event_loop = event_loop.timeout(Duration::from_millis(50));
+        let mut event_loop = event_loop.timeout(Duration::from_millis(50));
         let start = Instant::now();
-        while !map.handler_mut::<Burst>(token).unwrap().after_last {
+        while !map.handler_mut(token).unwrap().after_last {
             assert!(
                 start.elapsed() < PATIENCE,
                 "{backend}: no delivery after the last of {TOTAL} signals"
@@ -88,7 +88,7 @@ fn signals_are_delivered_under_a_burst() {
             event_loop.iterate(&mut map).unwrap();
         }
         raiser.join().unwrap();
-        let burst = map.handler_mut::<Burst>(token).unwrap();
+        let burst = map.handler_mut(token).unwrap();
         assert!(
             (1..=TOTAL + 1).contains(&burst.deliveries),
             "{backend}: {} deliveries",
@@ -133,7 +133,7 @@ fn dropping_a_signal_source_restores_the_previous_disposition() {
         assert_ne!(signal_masks().0 & bit(signal), 0, "{backend}: not caught");
         raise(nix::sys::signal::Signal::SIGUSR2);
         event_loop.timeout(None).run(&mut map).unwrap();
-        assert_eq!(map.handler_mut::<Record>(token).unwrap().0, [signal]);
+        assert_eq!(map.handler_mut(token).unwrap().0, [signal]);
         drop(map);
         let (caught, ignored) = signal_masks();
         assert_eq!(
@@ -156,7 +156,7 @@ fn dropping_a_signal_source_restores_the_previous_disposition() {
         let token = map.add(Signals::new(&[signal]).unwrap(), Record(Vec::new()));
         raise(nix::sys::signal::Signal::SIGALRM);
         event_loop.timeout(None).run(&mut map).unwrap();
-        assert_eq!(map.handler_mut::<Record>(token).unwrap().0, [signal]);
+        assert_eq!(map.handler_mut(token).unwrap().0, [signal]);
         assert!(flag.load(Ordering::SeqCst), "{backend}: previous handler not chained");
         drop(map);
         flag.store(false, Ordering::SeqCst);
@@ -193,7 +193,7 @@ fn each_raised_signal_of_a_set_is_delivered() {
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGURG).unwrap();
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGWINCH).unwrap();
         event_loop.timeout(None).count(1).run(&mut map).unwrap();
-        let mut got = map.handler_mut::<All>(token).unwrap().0.clone();
+        let mut got = map.handler_mut(token).unwrap().0.clone();
         got.sort_unstable();
         let mut want = vec![libc::SIGWINCH, libc::SIGURG];
         want.sort_unstable();
@@ -231,23 +231,24 @@ fn waker_from_another_thread_wakes_a_blocked_loop() {
             waker.wake().unwrap();
             waker.wake().unwrap(); // two wake-ups before the loop looks: one event
         });
-        event_loop.timeout(None).run(&mut map).unwrap();
+        event_loop.clone().timeout(None).run(&mut map).unwrap();
         thread.join().unwrap();
         assert!(start.elapsed() >= Duration::from_millis(100), "{backend}: woke early");
-        assert_eq!(map.handler_mut::<Woken>(token).unwrap().0, 1, "{backend}");
+        assert_eq!(map.handler_mut(token).unwrap().0, 1, "{backend}");
         // Both wake-ups were consumed by that one event: nothing is left.
-        let left = event_loop_once(&mut map, token, backend);
+        let left = event_loop_once(&mut map, token, event_loop);
         assert_eq!(left, 1, "{backend}: a second event for the same wake-ups");
     }
 }
 
 /// One more pass with a zero timeout; returns the handler's count.
-fn event_loop_once(map: &mut Map, token: selectloop::Token, backend: &str) -> usize {
-    let event_loop = selectloop::Loop::new()
-        .use_poll(backend == "poll")
-        .timeout(Duration::ZERO);
-    event_loop.iterate(map).unwrap();
-    map.handler_mut::<Woken>(token).map_or(0, |w| w.0)
+fn event_loop_once(
+    map: &mut Map,
+    token: selectloop::Handle<Wakeup, Woken>,
+    event_loop: selectloop::Loop,
+) -> usize {
+    event_loop.timeout(Duration::ZERO).iterate(map).unwrap();
+    map.handler_mut(token).map_or(0, |w| w.0)
 }
 
 struct Inbox {
@@ -296,7 +297,7 @@ fn messages_from_four_threads_arrive_in_per_sender_order() {
         for t in threads {
             t.join().unwrap();
         }
-        let inbox = map.handler_mut::<Inbox>(token).unwrap();
+        let inbox = map.handler_mut(token).unwrap();
         assert_eq!(inbox.got.len(), THREADS * EACH as usize, "{backend}");
         for t in 0..THREADS {
             let mine: Vec<u32> = inbox.got.iter().filter(|m| m.0 == t).map(|m| m.1).collect();
@@ -376,7 +377,7 @@ fn child_output_is_relayed_and_exit_status_seen_without_a_zombie() {
         )
         .unwrap();
         {
-            let stdin = map.channel_mut::<DispatcherWithSend>(child.stdin()).unwrap();
+            let stdin = map.channel_mut(child.stdin()).unwrap();
             stdin.send(b"and its input").unwrap();
             stdin.close_when_done();
         }

@@ -110,6 +110,33 @@ fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
     (fd, my_lines())
 }
 
+/// An iteration line without its `[+0.001234s] iteration N: ` stamp (and
+/// a result line without its `[+...s] ` stamp), after checking the stamp
+/// is there: relative seconds with microseconds.
+fn unstamped(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("[+")?;
+    let (secs, rest) = rest.split_once("s] ")?;
+    let (whole, micros) = secs.split_once('.')?;
+    assert!(
+        whole.chars().all(|c| c.is_ascii_digit())
+            && micros.len() == 6
+            && micros.chars().all(|c| c.is_ascii_digit()),
+        "bad stamp in {line:?}"
+    );
+    Some(match rest.strip_prefix("iteration ") {
+        Some(r) => r.split_once(": ").map_or(r, |(_, call)| call),
+        None => rest,
+    })
+}
+
+/// The trace with the stamps taken off the lines that have one.
+fn plain(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| unstamped(l).unwrap_or(l).to_string())
+        .collect()
+}
+
 /// Asserts that `expected` appear in `lines` in this order (other lines may
 /// come between them).
 fn assert_in_order(lines: &[String], expected: &[String]) {
@@ -123,9 +150,36 @@ fn assert_in_order(lines: &[String], expected: &[String]) {
     }
 }
 
+/// What both backends print about the channel itself: a label when it
+/// joins, a line when it leaves, stamps on every iteration.
+fn assert_lifecycle(fd: RawFd, lines: &[String], call: &str) {
+    let opened = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("fd {fd}: opened: connection to 127.0.0.1:")))
+        .unwrap_or_else(|| panic!("no label for fd {fd}:\n{}", lines.join("\n")));
+    let closed = lines
+        .iter()
+        .position(|l| l == &format!("fd {fd}: closed, removed from the map"))
+        .unwrap_or_else(|| panic!("no close line for fd {fd}:\n{}", lines.join("\n")));
+    assert!(opened < closed);
+    let iterations: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" iteration ") && l.contains(call))
+        .collect();
+    assert!(!iterations.is_empty(), "{}", lines.join("\n"));
+    for l in iterations {
+        assert!(
+            unstamped(l).is_some(),
+            "iteration line without a stamp: {l}"
+        );
+    }
+}
+
 #[test]
 fn select_trace_shows_sets_and_handlers() {
     let (fd, lines) = run_sequence(false);
+    assert_lifecycle(fd, &lines, ": select(");
+    let lines = plain(&lines);
     // While connecting, the fd is in the write set (and the except set).
     assert!(
         lines.iter().any(|l| l.starts_with("select(readfds=")
@@ -134,16 +188,17 @@ fn select_trace_shows_sets_and_handlers() {
         "no select call with fd {fd} in the write set:\n{}",
         lines.join("\n")
     );
-    assert!(lines
-        .iter()
-        .any(|l| l.starts_with("select -> 1 ready:") && l.contains(&format!("writefds={{{fd}}}"))));
+    assert!(lines.iter().any(|l| l
+        .starts_with("select -> 1 ready (an fd counts once per set it is in):")
+        && l.contains(&format!("writefds={{{fd}}}"))));
     assert_in_order(
         &lines,
         &[
             format!("fd {fd}: writable -> handle_connect"),
             format!("fd {fd}: writable -> handle_write"),
             format!("fd {fd}: readable -> handle_read"),
-            format!("fd {fd}: peer closed -> handle_close"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
         ],
     );
 }
@@ -151,6 +206,8 @@ fn select_trace_shows_sets_and_handlers() {
 #[test]
 fn poll_trace_shows_pollfds_and_handlers() {
     let (fd, lines) = run_sequence(true);
+    assert_lifecycle(fd, &lines, ": poll(");
+    let lines = plain(&lines);
     assert!(
         lines
             .iter()
@@ -173,7 +230,8 @@ fn poll_trace_shows_pollfds_and_handlers() {
             format!("fd {fd}: POLLOUT -> handle_connect"),
             format!("fd {fd}: POLLOUT -> handle_write"),
             format!("fd {fd}: POLLIN -> handle_read"),
-            format!("fd {fd}: peer closed -> handle_close"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
         ],
     );
 }

@@ -144,7 +144,7 @@ pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> selectloop::Dispatche
 /// `asyncore.loop()`: runs until the map is empty or a signal stops it;
 /// a failure of the loop itself is a one-line error and exit status 1.
 pub fn run(event_loop: &Loop, map: &mut selectloop::Map) {
-    if let Err(e) = event_loop.run(map) {
+    if let Err(e) = event_loop.clone().run(map) {
         fail(format_args!("event loop failed: {e}"));
     }
 }

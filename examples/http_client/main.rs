@@ -153,7 +153,7 @@ fn main() {
             )
             .exit()
     }
-    let event_loop = args.backend.start();
+    let mut event_loop = args.backend.start();
     let results: Results = Rc::new(RefCell::new(Vec::new()));
 
     let mut map = Map::new();

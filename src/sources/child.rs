@@ -9,7 +9,7 @@
 //!   [`ChildHandler::handle_eof`] when the child (and whoever inherited the
 //!   pipe) closes it;
 //! * **stdin**: a [`DispatcherWithSend`] over the pipe. Write to the child
-//!   with `cx.channel_mut::<DispatcherWithSend>(child.stdin())`: `send`
+//!   with `cx.channel_mut(child.stdin())`: `send`
 //!   queues what the pipe does not take at once, `close_when_done` sends
 //!   EOF after the last byte. It closes (dropping its queue) if the child
 //!   closes its end, and when the child has exited;
@@ -27,7 +27,11 @@
 //!
 //! One handler serves the four channels, so it lives in an
 //! `Rc<RefCell<_>>` shared by them: [`Context::handler_mut`] does not reach
-//! it; keep what you need to reach in your own `Rc`.
+//! it; keep what you need to reach from outside in your own `Rc`.
+//!
+//! Through a graceful shutdown ([`Context::shutdown`]) the four channels
+//! stay: stdin delivers what is queued and then closes, the output and the
+//! exit keep coming until the child exits, within the grace period.
 //!
 //! If the exit channel leaves the map before the child exited (the map is
 //! dropped, or you close it), the child is not waited for: it keeps
@@ -82,11 +86,11 @@
 
 use super::signals::{SignalHandler, Signals};
 use super::AddChannel;
-use crate::context::Context;
+use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher_with_send::DispatcherWithSend;
 use crate::handler::Handler;
-use crate::map::Token;
+use crate::map::{Handle, Token};
 use std::cell::RefCell;
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -132,11 +136,11 @@ pub trait ChildHandler: 'static {
     }
 }
 
-/// A spawned child: its pid and the tokens of its channels.
+/// A spawned child: its pid and the handles of its channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChildProcess {
     pid: u32,
-    stdin: Token,
+    stdin: Handle<DispatcherWithSend, ChildStdin>,
     stdout: Token,
     stderr: Token,
     exit: Token,
@@ -187,32 +191,38 @@ impl ChildProcess {
             status: None,
             exit_delivered: false,
         }));
-        let stdout = map.add_channel(
-            stdout,
-            OutputRelay {
-                stream: ChildStream::Stdout,
-                shared: Rc::clone(&shared),
-                finished: false,
-            },
-        );
-        let stderr = map.add_channel(
-            stderr,
-            OutputRelay {
-                stream: ChildStream::Stderr,
-                shared: Rc::clone(&shared),
-                finished: false,
-            },
-        );
-        let stdin = map.add_channel(DispatcherWithSend::new(stdin), InputPipe { pid });
+        let stdout = map
+            .add_channel(
+                stdout,
+                OutputRelay {
+                    stream: ChildStream::Stdout,
+                    shared: Rc::clone(&shared),
+                    finished: false,
+                },
+            )
+            .token();
+        let stderr = map
+            .add_channel(
+                stderr,
+                OutputRelay {
+                    stream: ChildStream::Stderr,
+                    shared: Rc::clone(&shared),
+                    finished: false,
+                },
+            )
+            .token();
+        let stdin = map.add_channel(DispatcherWithSend::new(stdin), ChildStdin { pid });
         sigchld.raise_locally(libc::SIGCHLD); // look once right away
-        let exit = map.add_channel(
-            sigchld,
-            ExitWatcher {
-                child: Some(child),
-                stdin,
-                shared,
-            },
-        );
+        let exit = map
+            .add_channel(
+                sigchld,
+                ExitWatcher {
+                    child: Some(child),
+                    stdin: stdin.token(),
+                    shared,
+                },
+            )
+            .token();
         log::debug!("child {pid} spawned: {command:?}");
         Ok(ChildProcess {
             pid,
@@ -229,9 +239,9 @@ impl ChildProcess {
     }
 
     /// The stdin channel, a [`DispatcherWithSend`]: reach it with
-    /// `cx.channel_mut::<DispatcherWithSend>(token)` (or
-    /// `map.channel_mut`) to `send` and `close_when_done`.
-    pub fn stdin(&self) -> Token {
+    /// `cx.channel_mut(child.stdin())` (or `map.channel_mut`) to `send` and
+    /// `close_when_done`.
+    pub fn stdin(&self) -> Handle<DispatcherWithSend, ChildStdin> {
         self.stdin
     }
 
@@ -327,19 +337,26 @@ impl<H: ChildHandler> Handler for OutputRelay<H> {
         self.finish(ch, true, cx);
         Ok(())
     }
+    /// Keeps relaying through a graceful shutdown: the pipe ends when the
+    /// child does (or the grace period does).
+    fn handle_shutdown(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
     fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, cx: &mut Context<'_>) {
         self.shared.borrow_mut().handler.handle_error(err, cx);
         self.finish(ch, false, cx);
     }
 }
 
-/// The handler of the stdin channel: writes what is queued, closes when
-/// the child closes its end.
-struct InputPipe {
+/// The handler of a child's stdin channel (see [`ChildProcess::stdin`]):
+/// the [`DispatcherWithSend`] writes what is queued; this closes the
+/// channel when the child closes its end (or exits), and logs errors.
+#[derive(Debug)]
+pub struct ChildStdin {
     pid: u32,
 }
 
-impl Handler<DispatcherWithSend> for InputPipe {
+impl Handler<DispatcherWithSend> for ChildStdin {
     fn readable(&mut self, _ch: &DispatcherWithSend) -> bool {
         false
     }
@@ -357,6 +374,11 @@ impl Handler<DispatcherWithSend> for InputPipe {
     fn handle_error(&mut self, ch: &mut DispatcherWithSend, err: io::Error, _cx: &mut Context<'_>) {
         log::error!("child {}: writing stdin: {err}; closing it", self.pid);
         ch.close();
+    }
+    /// A graceful shutdown: what is queued goes out, then EOF.
+    fn handle_shutdown(&mut self, ch: &mut DispatcherWithSend, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close_when_done();
+        ch.initiate_send()
     }
 }
 
@@ -382,9 +404,8 @@ impl<H: ChildHandler> SignalHandler for ExitWatcher<H> {
             Err(e) => {
                 let pid = child.id();
                 self.child = None;
-                if let Some(token) = cx.token() {
-                    cx.close(token);
-                }
+                let own = cx.token();
+                cx.close(own);
                 cx.close(self.stdin);
                 return Err(io::Error::new(
                     e.kind(),
@@ -394,13 +415,17 @@ impl<H: ChildHandler> SignalHandler for ExitWatcher<H> {
         };
         log::trace!("child {}: reaped, {status}", child.id());
         self.child = None;
-        if let Some(token) = cx.token() {
-            cx.close(token); // SIGCHLD is no longer of interest
-        }
+        let own = cx.token();
+        cx.close(own); // SIGCHLD is no longer of interest
         cx.close(self.stdin);
         let mut shared = self.shared.borrow_mut();
         shared.status = Some(status);
         shared.deliver_exit_when_done(cx);
+        Ok(())
+    }
+
+    /// Keeps waiting for the child through a graceful shutdown.
+    fn handle_shutdown(&mut self, _ch: &mut Signals, _cx: &mut Context<'_>) -> io::Result<()> {
         Ok(())
     }
 

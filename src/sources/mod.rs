@@ -22,33 +22,42 @@ pub mod child;
 pub mod signals;
 pub mod waker;
 
-pub use child::{ChildHandler, ChildProcess, ChildStream};
+pub use child::{ChildHandler, ChildProcess, ChildStdin, ChildStream};
 pub use signals::{Raised, SignalHandler, Signals};
 pub use waker::{
     message_channel, MessageChannel, MessageHandler, SendError, Sender, WakeHandler, Waker,
     Wakeup,
 };
 
-use crate::channel::IntoChannel;
-use crate::context::Context;
-use crate::map::{Map, Token};
+use crate::handler::{DispatcherType, Handler};
+use crate::map::{Handle, Map};
+use crate::Context;
 
 /// Where new channels can be registered: a [`Map`] before the loop runs,
 /// or the [`Context`] inside a handler. Sources that register several
 /// channels at once ([`ChildProcess::spawn`]) take either.
 pub trait AddChannel {
     /// Registers `ch` with `handler` ([`Map::add`] / [`Context::add`]).
-    fn add_channel<C: IntoChannel<H>, H>(&mut self, ch: C, handler: H) -> Token;
+    fn add_channel<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H)
+        -> Handle<D, H>;
 }
 
 impl AddChannel for Map {
-    fn add_channel<C: IntoChannel<H>, H>(&mut self, ch: C, handler: H) -> Token {
+    fn add_channel<D: DispatcherType, H: Handler<D>>(
+        &mut self,
+        ch: D,
+        handler: H,
+    ) -> Handle<D, H> {
         self.add(ch, handler)
     }
 }
 
 impl AddChannel for Context<'_> {
-    fn add_channel<C: IntoChannel<H>, H>(&mut self, ch: C, handler: H) -> Token {
+    fn add_channel<D: DispatcherType, H: Handler<D>>(
+        &mut self,
+        ch: D,
+        handler: H,
+    ) -> Handle<D, H> {
         self.add(ch, handler)
     }
 }

@@ -63,7 +63,7 @@
 //! let token = map.add(Signals::new(&[libc::SIGUSR1, libc::SIGUSR2])?, Shutdown { got: Vec::new() });
 //! nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR1)?;
 //! Loop::new().timeout(None).run(&mut map)?; // blocks until the signal is handled
-//! assert_eq!(map.handler_mut::<Shutdown>(token).unwrap().got, [libc::SIGUSR1]);
+//! assert_eq!(map.handler_mut(token).unwrap().got, [libc::SIGUSR1]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -71,7 +71,7 @@
 //! [`Signals::fileno`] in your read set, and when it is readable, take
 //! [`Signals::raised`].
 
-use crate::context::Context;
+use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::handler::{DispatcherType, Handler};
 use crate::sys::signal::{self as sys_signal, SignalRegistration, SignalSink};
@@ -260,6 +260,15 @@ impl DispatcherType for Signals {
     fn close(&mut self) {
         Signals::close(self)
     }
+    /// `signals SIGINT,SIGTERM` in the loop's trace.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("signals")?;
+        for (i, &s) in self.signals.iter().enumerate() {
+            let sep = if i == 0 { " " } else { "," };
+            write!(f, "{sep}{}", signal_name(s))?;
+        }
+        Ok(())
+    }
 }
 
 /// What a [`Signals`] channel calls: implement it and register the pair
@@ -273,6 +282,16 @@ pub trait SignalHandler: 'static {
     /// [`handle_error`](Self::handle_error); signals not yet delivered in
     /// this pass come in the next one.
     fn handle_signal(&mut self, signal: i32, cx: &mut Context<'_>) -> io::Result<()>;
+
+    /// A graceful shutdown started ([`Context::shutdown`]). Default: close
+    /// the channel, like every plain channel (its signals get their
+    /// previous disposition back, so a second SIGINT during the grace
+    /// period ends the process as it did before). Override it to keep
+    /// handling signals until the loop ends.
+    fn handle_shutdown(&mut self, ch: &mut Signals, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        Ok(())
+    }
 
     /// `handle_signal` failed. Default (asyncore's rule): log it and close
     /// the channel, which unregisters its signals.
@@ -307,6 +326,9 @@ impl<T: SignalHandler> Handler<Signals> for T {
     fn handle_close(&mut self, ch: &mut Signals, _cx: &mut Context<'_>) -> io::Result<()> {
         ch.close();
         Ok(())
+    }
+    fn handle_shutdown(&mut self, ch: &mut Signals, cx: &mut Context<'_>) -> io::Result<()> {
+        SignalHandler::handle_shutdown(self, ch, cx)
     }
     fn handle_error(&mut self, ch: &mut Signals, err: io::Error, cx: &mut Context<'_>) {
         SignalHandler::handle_error(self, ch, err, cx)

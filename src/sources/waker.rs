@@ -44,11 +44,11 @@
 //! });
 //! Loop::new().timeout(None).run(&mut map)?; // sleeps until messages come
 //! worker.join().unwrap();
-//! assert_eq!(map.handler_mut::<Collect>(token).unwrap().got, (0..100).collect::<Vec<_>>());
+//! assert_eq!(map.handler_mut(token).unwrap().got, (0..100).collect::<Vec<_>>());
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use crate::context::Context;
+use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::handler::{DispatcherType, Handler};
 use crate::sys::wake::WakeWriter;
@@ -189,6 +189,10 @@ impl DispatcherType for Wakeup {
     fn default_handle_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// `waker` in the loop's trace.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("waker")
+    }
 }
 
 /// What a [`Wakeup`] channel calls.
@@ -197,6 +201,14 @@ pub trait WakeHandler: 'static {
     /// One or more [`Waker::wake`] calls happened since the last pass.
     /// Default: nothing (the wake-up itself made the loop go round).
     fn handle_wake(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A graceful shutdown started ([`Context::shutdown`]). Default: close
+    /// the channel, like every plain channel. Override it to keep being
+    /// woken (work still owed by other threads), and close it when done.
+    fn handle_shutdown(&mut self, ch: &mut Wakeup, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.inner.close();
         Ok(())
     }
 
@@ -226,6 +238,9 @@ impl<T: WakeHandler> Handler<Wakeup> for T {
     fn handle_close(&mut self, ch: &mut Wakeup, _cx: &mut Context<'_>) -> io::Result<()> {
         ch.inner.close();
         Ok(())
+    }
+    fn handle_shutdown(&mut self, ch: &mut Wakeup, cx: &mut Context<'_>) -> io::Result<()> {
+        WakeHandler::handle_shutdown(self, ch, cx)
     }
     fn handle_error(&mut self, ch: &mut Wakeup, err: io::Error, cx: &mut Context<'_>) {
         WakeHandler::handle_error(self, ch, err, cx)
@@ -416,6 +431,10 @@ impl<T: 'static> DispatcherType for MessageChannel<T> {
     fn close(&mut self) {
         MessageChannel::close(self)
     }
+    /// `message channel` in the loop's trace.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("message channel")
+    }
 }
 
 /// What a [`MessageChannel<T>`] calls, once per message.
@@ -426,6 +445,15 @@ pub trait MessageHandler<T>: 'static {
     /// messages after it stay queued for the next pass (unless the channel
     /// is closed).
     fn handle_message(&mut self, msg: T, cx: &mut Context<'_>) -> io::Result<()>;
+
+    /// A graceful shutdown started ([`Context::shutdown`]). Default: close
+    /// the channel, like every plain channel (senders then get
+    /// [`SendError`]). Override it to keep receiving while replies from
+    /// worker threads are still owed, and close it when they are in.
+    fn handle_shutdown(&mut self, ch: &mut MessageChannel<T>, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        Ok(())
+    }
 
     /// `handle_message` failed. Default (asyncore's rule): log it and close
     /// the channel.
@@ -476,6 +504,9 @@ impl<T: Send + 'static, H: MessageHandler<T>> Handler<MessageChannel<T>> for H {
     fn handle_close(&mut self, ch: &mut MessageChannel<T>, _cx: &mut Context<'_>) -> io::Result<()> {
         ch.close();
         Ok(())
+    }
+    fn handle_shutdown(&mut self, ch: &mut MessageChannel<T>, cx: &mut Context<'_>) -> io::Result<()> {
+        MessageHandler::handle_shutdown(self, ch, cx)
     }
     fn handle_error(&mut self, ch: &mut MessageChannel<T>, err: io::Error, cx: &mut Context<'_>) {
         MessageHandler::handle_error(self, ch, err, cx)
@@ -554,7 +585,7 @@ mod tests {
             for t in threads {
                 t.join().unwrap();
             }
-            let got = &map.handler_mut::<Collect>(token).unwrap().0;
+            let got = &map.handler_mut(token).unwrap().0;
             for t in 0..2 {
                 let mine: Vec<u32> = got.iter().filter(|m| m.0 == t).map(|m| m.1).collect();
                 assert_eq!(mine, (0..5_000).collect::<Vec<_>>());

@@ -4,6 +4,9 @@
 //! panic).
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[macro_use]
+pub mod backends;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -382,12 +385,13 @@ impl Server {
 // ---- Helpers for in-process tests of the library (appended) ----
 
 /// The loop backends, for tests that run the library in this process: each
-/// body runs once with each (name, loop). A new backend is one line here.
+/// body runs once with each (name, loop): every backend the platform has.
 pub fn loop_backends() -> Vec<(&'static str, selectloop::Loop)> {
-    vec![
-        ("select", selectloop::Loop::new().use_poll(false)),
-        ("poll", selectloop::Loop::new().use_poll(true)),
-    ]
+    selectloop::Backend::ALL
+        .into_iter()
+        .filter(|b| b.is_available())
+        .map(|b| (b.name(), selectloop::Loop::new().backend(b)))
+        .collect()
 }
 
 /// Ends the whole test process (exit status 101, a message on stderr) if
@@ -440,4 +444,94 @@ pub fn process_state(pid: u32) -> Option<char> {
     // "pid (comm) S ...": the state follows the last ')'.
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+// ---- Helpers for the exercise checkers (tests/exercises.rs) ----
+
+/// The binary an exercise checker runs: the student's, if the environment
+/// variable `env` names one, else the reference solution `example`.
+pub fn exercise_binary(example: &str, env: &str) -> PathBuf {
+    match std::env::var_os(env) {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.exists(),
+                "{env}={} does not exist: build your solution first",
+                path.display()
+            );
+            path
+        }
+        _ => example_path(example),
+    }
+}
+
+impl Server {
+    /// Starts the binary at `path` (an example, or a student's solution)
+    /// with `args`, and waits for its `listening on` line.
+    pub fn start_binary(path: &std::path::Path, args: &[&str]) -> Server {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let child = Command::new(path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        Server::from_proc(Proc { child, name })
+    }
+}
+
+/// A line-oriented client: reads `\n`-terminated lines (without the line
+/// end), each within [`PATIENCE`].
+pub struct LineClient {
+    pub stream: std::net::TcpStream,
+    reader: BufReader<std::net::TcpStream>,
+}
+
+impl LineClient {
+    pub fn connect(addr: SocketAddr) -> LineClient {
+        let stream = connect(addr);
+        let reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        LineClient { stream, reader }
+    }
+
+    /// The next line, without `\r\n`; panics on end of stream or timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(_) => line.trim_end_matches(['\r', '\n']).to_string(),
+            Err(e) => panic!("no line within {PATIENCE:?}: {e}"),
+        }
+    }
+
+    /// Sends `text` and a `\n`.
+    pub fn send_line(&mut self, text: &str) {
+        use std::io::Write;
+        self.stream
+            .write_all(format!("{text}\n").as_bytes())
+            .expect("send line");
+    }
+
+    /// Asserts nothing arrives within `quiet`.
+    pub fn assert_silent(&mut self, quiet: Duration) {
+        self.stream.set_read_timeout(Some(quiet)).expect("timeout");
+        let mut line = String::new();
+        let got = self.reader.read_line(&mut line);
+        self.stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("timeout");
+        match got {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence, got {other:?}: {line:?}"),
+        }
+    }
 }
