@@ -141,7 +141,11 @@ fn probe_fd_setsize() -> Option<usize> {
         "#include <sys/select.h>\nselectloop_fd_setsize = FD_SETSIZE;\n",
     )
     .ok()?;
-    let output = Command::new(c_compiler()).arg("-E").arg(&src).output().ok()?;
+    let output = Command::new(c_compiler())
+        .arg("-E")
+        .arg(&src)
+        .output()
+        .ok()?;
     if !output.status.success() {
         return None;
     }

@@ -200,16 +200,31 @@ fn restores_the_blocking_mode_of_stdin_and_stdout_after_a_signal() {
             assert_eq!(&got, b"copied before the signal");
             let start = Instant::now();
             while !(nonblocking(&in_read) && nonblocking(&out_write)) {
-                assert!(start.elapsed() < PATIENCE, "{backend}: fds never non-blocking");
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "{backend}: fds never non-blocking"
+                );
                 thread::sleep(Duration::from_millis(5));
             }
             proc.signal(signal);
-            let status = proc.wait_timeout(PATIENCE).expect("file_cat ignored the signal");
+            let status = proc
+                .wait_timeout(PATIENCE)
+                .expect("file_cat ignored the signal");
             let err = err.recv_timeout(PATIENCE).unwrap_or_default();
-            assert_eq!(status.code(), Some(code), "{backend} signal {signal}: {status}; {err}");
+            assert_eq!(
+                status.code(),
+                Some(code),
+                "{backend} signal {signal}: {status}; {err}"
+            );
             assert!(!err.contains("panicked"), "{backend}: {err}");
-            assert!(!nonblocking(&in_read), "{backend} signal {signal}: stdin left non-blocking");
-            assert!(!nonblocking(&out_write), "{backend} signal {signal}: stdout left non-blocking");
+            assert!(
+                !nonblocking(&in_read),
+                "{backend} signal {signal}: stdin left non-blocking"
+            );
+            assert!(
+                !nonblocking(&out_write),
+                "{backend} signal {signal}: stdout left non-blocking"
+            );
         }
     }
 }

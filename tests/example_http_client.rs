@@ -191,7 +191,9 @@ fn one_shot_server(path: &str, reply: impl FnOnce(TcpStream) + Send + 'static) -
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
-        let Ok((mut conn, _)) = listener.accept() else { return };
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
         conn.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut request = Vec::new();
         let mut buf = [0u8; 1024];
@@ -219,24 +221,28 @@ fn a_silent_server_times_out_and_the_others_complete() {
         let server = HttpServer::start(2);
         let (one, two) = (server.url("/one"), server.url("/two"));
         let start = Instant::now();
-        let (status, out, err) = run(
-            NAME,
-            &[backend, "--timeout", "1", &silent, &one, &two],
-            b"",
-        );
+        let (status, out, err) = run(NAME, &[backend, "--timeout", "1", &silent, &one, &two], b"");
         let elapsed = start.elapsed();
-        assert!(!status.success() && status.code().is_some(), "{backend}: {status}");
+        assert!(
+            !status.success() && status.code().is_some(),
+            "{backend}: {status}"
+        );
         assert!(!err.contains("panicked"), "{backend}: {err}");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 1, "{backend}: stderr:\n{err}");
         assert!(
-            lines[0].starts_with("error: ") && lines[0].contains(&silent) && lines[0].contains("timed out"),
+            lines[0].starts_with("error: ")
+                && lines[0].contains(&silent)
+                && lines[0].contains("timed out"),
             "{backend}: {:?}",
             lines[0]
         );
         let mut expected = response_for("/one");
         expected.extend(response_for("/two"));
-        assert!(out == expected, "{backend}: stdout is not the two other responses");
+        assert!(
+            out == expected,
+            "{backend}: stdout is not the two other responses"
+        );
         assert!(
             elapsed >= std::time::Duration::from_millis(900) && elapsed < PATIENCE,
             "{backend}: took {elapsed:?}"
@@ -277,7 +283,12 @@ fn a_600_mib_response_streams_in_bounded_memory() {
                 }
             }
         });
-        let mut proc = Proc::spawn_with(NAME, &[backend, &late, &huge], std::process::Stdio::null(), std::process::Stdio::piped());
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend, &late, &huge],
+            std::process::Stdio::null(),
+            std::process::Stdio::piped(),
+        );
         let err = proc.collect_stderr();
         let mut stdout = proc.child.stdout.take().unwrap();
         let first = response_for("/late");
@@ -323,10 +334,16 @@ fn a_600_mib_response_streams_in_bounded_memory() {
         }
         let status = proc.wait_timeout(PATIENCE).expect("http_client hung");
         let err = err.recv_timeout(PATIENCE).unwrap_or_default();
-        assert_eq!(mismatch, None, "{backend}: stdout differs at byte {mismatch:?}");
+        assert_eq!(
+            mismatch, None,
+            "{backend}: stdout differs at byte {mismatch:?}"
+        );
         assert_eq!(got, total, "{backend}: stdout length; stderr:\n{err}");
         assert!(status.success(), "{backend}: {status}; stderr:\n{err}");
-        assert!(peak > 0 && peak < 64 * 1024, "{backend}: peak RSS {peak} KiB");
+        assert!(
+            peak > 0 && peak < 64 * 1024,
+            "{backend}: peak RSS {peak} KiB"
+        );
     }
 }
 
@@ -345,7 +362,10 @@ fn a_reset_in_the_middle_of_the_body_is_an_error() {
         let server = HttpServer::start(1);
         let good = server.url("/good");
         let (status, out, err) = run(NAME, &[backend, &reset_url, &good], b"");
-        assert!(!status.success() && status.code().is_some(), "{backend}: {status}");
+        assert!(
+            !status.success() && status.code().is_some(),
+            "{backend}: {status}"
+        );
         assert!(!err.contains("panicked"), "{backend}: {err}");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 1, "{backend}: stderr:\n{err}");

@@ -157,13 +157,19 @@ fn dropping_a_signal_source_restores_the_previous_disposition() {
         raise(nix::sys::signal::Signal::SIGALRM);
         event_loop.timeout(None).run(&mut map).unwrap();
         assert_eq!(map.handler_mut(token).unwrap().0, [signal]);
-        assert!(flag.load(Ordering::SeqCst), "{backend}: previous handler not chained");
+        assert!(
+            flag.load(Ordering::SeqCst),
+            "{backend}: previous handler not chained"
+        );
         drop(map);
         flag.store(false, Ordering::SeqCst);
         raise(nix::sys::signal::Signal::SIGALRM); // the process must survive it
         let start = Instant::now();
         while !flag.load(Ordering::SeqCst) {
-            assert!(start.elapsed() < PATIENCE, "{backend}: previous handler gone");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{backend}: previous handler gone"
+            );
             thread::sleep(Duration::from_millis(1));
         }
     }
@@ -233,7 +239,10 @@ fn waker_from_another_thread_wakes_a_blocked_loop() {
         });
         event_loop.clone().timeout(None).run(&mut map).unwrap();
         thread.join().unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(100), "{backend}: woke early");
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "{backend}: woke early"
+        );
         assert_eq!(map.handler_mut(token).unwrap().0, 1, "{backend}");
         // Both wake-ups were consumed by that one event: nothing is left.
         let left = event_loop_once(&mut map, token, event_loop);
@@ -387,7 +396,10 @@ fn child_output_is_relayed_and_exit_status_seen_without_a_zombie() {
         assert_eq!(log.stdout, b"to stdout and its input", "{backend}");
         assert_eq!(log.stderr, b"to stderr", "{backend}");
         assert_eq!(log.eof.len(), 2, "{backend}: {:?}", log.eof);
-        assert_eq!(log.eof_before_exit, 2, "{backend}: exit before the last output");
+        assert_eq!(
+            log.eof_before_exit, 2,
+            "{backend}: exit before the last output"
+        );
         assert_eq!(log.status.and_then(|s| s.code()), Some(7), "{backend}");
         assert_eq!(
             process_state(child.id()),
@@ -396,7 +408,9 @@ fn child_output_is_relayed_and_exit_status_seen_without_a_zombie() {
             child.id()
         );
         // The foreign child's status was not taken: its owner still gets it.
-        let status = foreign.wait().expect("the foreign child's status was taken");
+        let status = foreign
+            .wait()
+            .expect("the foreign child's status was taken");
         assert_eq!(status.code(), Some(5), "{backend}");
     }
 }

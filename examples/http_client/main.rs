@@ -48,9 +48,9 @@
 //! * A URL that fails (malformed, unresolvable host, refused connection,
 //!   empty reply, no progress for `--timeout` seconds, a connection reset
 //!   before the server closed cleanly) gives a one-line `error: URL: why`
-//!   on stderr, after the other fetches completed, and the exit status is
-//!   1. A response that fails after some of it was written leaves that
-//!   prefix on stdout; the error line says so.
+//!   on stderr, after the other fetches completed, and the exit status
+//!   is not 0. A response that fails after some of it was written leaves
+//!   that prefix on stdout; the error line says so.
 //! * The timeout is a per-channel deadline ([`Dispatcher::set_timeout`]),
 //!   pushed back on every read: "no progress", not "too slow overall". A
 //!   connection held back because its buffer is full has no deadline

@@ -86,11 +86,11 @@
 
 use super::signals::{SignalHandler, Signals};
 use super::AddChannel;
-use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher_with_send::DispatcherWithSend;
 use crate::handler::Handler;
 use crate::map::{Handle, Token};
+use crate::Context;
 use std::cell::RefCell;
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -360,7 +360,11 @@ impl Handler<DispatcherWithSend> for ChildStdin {
     fn readable(&mut self, _ch: &DispatcherWithSend) -> bool {
         false
     }
-    fn handle_close(&mut self, ch: &mut DispatcherWithSend, _cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_close(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         if ch.pending() > 0 {
             log::debug!(
                 "child {}: stdin closed with {} bytes unsent",
@@ -376,7 +380,11 @@ impl Handler<DispatcherWithSend> for ChildStdin {
         ch.close();
     }
     /// A graceful shutdown: what is queued goes out, then EOF.
-    fn handle_shutdown(&mut self, ch: &mut DispatcherWithSend, _cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_shutdown(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         ch.close_when_done();
         ch.initiate_send()
     }

@@ -25,8 +25,7 @@ pub mod waker;
 pub use child::{ChildHandler, ChildProcess, ChildStdin, ChildStream};
 pub use signals::{Raised, SignalHandler, Signals};
 pub use waker::{
-    message_channel, MessageChannel, MessageHandler, SendError, Sender, WakeHandler, Waker,
-    Wakeup,
+    message_channel, MessageChannel, MessageHandler, SendError, Sender, WakeHandler, Waker, Wakeup,
 };
 
 use crate::handler::{DispatcherType, Handler};
@@ -38,26 +37,17 @@ use crate::Context;
 /// channels at once ([`ChildProcess::spawn`]) take either.
 pub trait AddChannel {
     /// Registers `ch` with `handler` ([`Map::add`] / [`Context::add`]).
-    fn add_channel<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H)
-        -> Handle<D, H>;
+    fn add_channel<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H) -> Handle<D, H>;
 }
 
 impl AddChannel for Map {
-    fn add_channel<D: DispatcherType, H: Handler<D>>(
-        &mut self,
-        ch: D,
-        handler: H,
-    ) -> Handle<D, H> {
+    fn add_channel<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H) -> Handle<D, H> {
         self.add(ch, handler)
     }
 }
 
 impl AddChannel for Context<'_> {
-    fn add_channel<D: DispatcherType, H: Handler<D>>(
-        &mut self,
-        ch: D,
-        handler: H,
-    ) -> Handle<D, H> {
+    fn add_channel<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H) -> Handle<D, H> {
         self.add(ch, handler)
     }
 }

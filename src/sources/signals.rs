@@ -71,11 +71,12 @@
 //! [`Signals::fileno`] in your read set, and when it is readable, take
 //! [`Signals::raised`].
 
-use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::handler::{DispatcherType, Handler};
 use crate::sys::signal::{self as sys_signal, SignalRegistration, SignalSink};
 use crate::sys::wake::WakeWriter;
+use crate::Context;
+use crate::Predicates;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -215,7 +216,11 @@ impl Iterator for Raised<'_> {
         while self.next < self.signals.len() {
             let i = self.next;
             self.next += 1;
-            if self.flags.get(i).is_some_and(|f| f.swap(false, Ordering::SeqCst)) {
+            if self
+                .flags
+                .get(i)
+                .is_some_and(|f| f.swap(false, Ordering::SeqCst))
+            {
                 return Some(self.signals[i]);
             }
         }
@@ -302,6 +307,8 @@ pub trait SignalHandler: 'static {
 }
 
 impl<T: SignalHandler> Handler<Signals> for T {
+    /// Always readable, never writable: the loop need not ask each pass.
+    const PREDICATES: Predicates = Predicates::AfterOwnEvents;
     fn readable(&mut self, _ch: &Signals) -> bool {
         true
     }

@@ -48,10 +48,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use crate::Context;
 use crate::dispatcher::Dispatcher;
 use crate::handler::{DispatcherType, Handler};
 use crate::sys::wake::WakeWriter;
+use crate::Context;
+use crate::Predicates;
 use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
@@ -224,6 +225,8 @@ pub trait WakeHandler: 'static {
 impl WakeHandler for () {}
 
 impl<T: WakeHandler> Handler<Wakeup> for T {
+    /// Always readable, never writable: the loop need not ask each pass.
+    const PREDICATES: Predicates = Predicates::AfterOwnEvents;
     fn readable(&mut self, _ch: &Wakeup) -> bool {
         true
     }
@@ -450,7 +453,11 @@ pub trait MessageHandler<T>: 'static {
     /// the channel, like every plain channel (senders then get
     /// [`SendError`]). Override it to keep receiving while replies from
     /// worker threads are still owed, and close it when they are in.
-    fn handle_shutdown(&mut self, ch: &mut MessageChannel<T>, cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_shutdown(
+        &mut self,
+        ch: &mut MessageChannel<T>,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         ch.close();
         Ok(())
     }
@@ -464,6 +471,8 @@ pub trait MessageHandler<T>: 'static {
 }
 
 impl<T: Send + 'static, H: MessageHandler<T>> Handler<MessageChannel<T>> for H {
+    /// Always readable, never writable: the loop need not ask each pass.
+    const PREDICATES: Predicates = Predicates::AfterOwnEvents;
     fn readable(&mut self, _ch: &MessageChannel<T>) -> bool {
         true
     }
@@ -501,11 +510,19 @@ impl<T: Send + 'static, H: MessageHandler<T>> Handler<MessageChannel<T>> for H {
         }
         result
     }
-    fn handle_close(&mut self, ch: &mut MessageChannel<T>, _cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_close(
+        &mut self,
+        ch: &mut MessageChannel<T>,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         ch.close();
         Ok(())
     }
-    fn handle_shutdown(&mut self, ch: &mut MessageChannel<T>, cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_shutdown(
+        &mut self,
+        ch: &mut MessageChannel<T>,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
         MessageHandler::handle_shutdown(self, ch, cx)
     }
     fn handle_error(&mut self, ch: &mut MessageChannel<T>, err: io::Error, cx: &mut Context<'_>) {
@@ -565,9 +582,12 @@ mod tests {
     #[test]
     fn pipe_backed_channel_delivers_every_message_in_order() {
         for use_poll in [false, true] {
-            let channel = MessageChannel::over(into_channel(WakeWriter::pipe().unwrap()).unwrap())
-                .unwrap();
-            assert_eq!(channel.shared.writer.kind(), crate::sys::wake::WakeKind::Pipe);
+            let channel =
+                MessageChannel::over(into_channel(WakeWriter::pipe().unwrap()).unwrap()).unwrap();
+            assert_eq!(
+                channel.shared.writer.kind(),
+                crate::sys::wake::WakeKind::Pipe
+            );
             let sender = channel.sender();
             let mut map = Map::new();
             let token = map.add(channel, Collect(Vec::new(), 10_000));
@@ -581,7 +601,11 @@ mod tests {
                     })
                 })
                 .collect();
-            Loop::new().timeout(None).use_poll(use_poll).run(&mut map).unwrap();
+            Loop::new()
+                .timeout(None)
+                .use_poll(use_poll)
+                .run(&mut map)
+                .unwrap();
             for t in threads {
                 t.join().unwrap();
             }

@@ -248,7 +248,10 @@ mod tests {
         let c = register(signal, &s, 0).unwrap();
         assert_eq!(is_default(signal), None, "handler not reinstalled");
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGURG).unwrap();
-        assert!(s.raised[0].load(Ordering::SeqCst), "reinstalled handler did not run");
+        assert!(
+            s.raised[0].load(Ordering::SeqCst),
+            "reinstalled handler did not run"
+        );
         drop(c);
         assert_eq!(is_default(signal), Some(true));
     }
