@@ -3,7 +3,7 @@
 //!
 //! | source | dispatcher type | handler trait | what it delivers |
 //! |---|---|---|---|
-//! | [signals](signals) | [`Signals`] | [`SignalHandler`] | `handle_signal(signal)` for each signal raised (SIGTERM, SIGHUP, ...) |
+//! | [`signals`] | [`Signals`] | [`SignalHandler`] | `handle_signal(signal)` for each signal raised (SIGTERM, SIGHUP, ...) |
 //! | [wake-ups](waker) | [`Wakeup`] (woken by [`Waker`]) | [`WakeHandler`] | `handle_wake()` once per batch of wake-ups from other threads |
 //! | [messages](waker) | [`MessageChannel<T>`] (fed by [`Sender<T>`]) | [`MessageHandler<T>`] | `handle_message(msg)` for each message from other threads |
 //! | [child processes](child) | [`ChildProcess::spawn`] (four channels) | [`ChildHandler`] | `handle_output`, `handle_eof` per pipe, then `handle_exit(status)` |
@@ -11,7 +11,7 @@
 //! Like [`AsyncChat`](crate::AsyncChat) with its
 //! [`AsyncChatHandler`](crate::AsyncChatHandler), each dispatcher type
 //! pairs with a handler trait of its own, and every implementation of that
-//! trait is a [`Handler`](crate::Handler) of the type, so it registers as
+//! trait is a [`Handler`] of the type, so it registers as
 //! any channel does: `map.add(Signals::new(&[libc::SIGTERM])?, handler)`.
 //! Under the hood each is a file dispatcher over an eventfd (Linux,
 //! Android, FreeBSD) or a pipe, made readable by a signal handler, another

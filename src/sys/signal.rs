@@ -255,4 +255,20 @@ mod tests {
         drop(c);
         assert_eq!(is_default(signal), Some(true));
     }
+
+    /// SIGPROF (used by no other test of this binary) set to SIG_IGN
+    /// first: SIG_IGN is what comes back.
+    #[test]
+    fn last_drop_restores_sig_ign() {
+        let signal = libc::SIGPROF;
+        let mut ignore = query(signal).unwrap();
+        ignore.sa_sigaction = libc::SIG_IGN;
+        install(signal, &ignore).unwrap();
+        assert_eq!(is_default(signal), Some(false));
+        let s = sink(1);
+        let r = register(signal, &s, 0).unwrap();
+        assert_eq!(is_default(signal), None, "no handler installed");
+        drop(r);
+        assert_eq!(is_default(signal), Some(false), "SIG_IGN not restored");
+    }
 }
