@@ -32,8 +32,12 @@
 //!   last [`Signals`] of the process for a signal goes, the disposition the
 //!   crate found before its first registration comes back: `SIG_DFL` (a
 //!   SIGTERM ends the process again), `SIG_IGN`, or the old handler function
-//!   (chained all along). See the limit on mixing with other
-//!   `signal-hook-registry` users in the source of `src/sys/signal.rs`.
+//!   (chained all along). One limit: a handler that other code registers
+//!   through `signal-hook-registry` (or `signal-hook`) for the same signal
+//!   *after* the crate's first `Signals` for it stops running once the
+//!   default is restored (the registry cannot be asked whether it holds
+//!   other actions). Install such handlers first, or keep a `Signals` for
+//!   that signal alive.
 //!
 //! A process-wide setting: every [`Signals`] registered for a signal gets
 //! it, so two maps (or two threads) can each have their own.
