@@ -31,6 +31,10 @@
 //!    kind of compile probe, with implicit declarations an error), so the
 //!    pipe fallback gets its two fds close-on-exec and non-blocking in one
 //!    call; elsewhere `pipe(2)` and two `fcntl(2)` calls.
+//!
+//! Setting `SELECTLOOP_NO_EVENTFD=1` in the build environment leaves both
+//! cfgs unset, so the portable pipe + fcntl path is built and tested on a
+//! platform that has eventfd: `SELECTLOOP_NO_EVENTFD=1 cargo test`.
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
@@ -83,7 +87,9 @@ fn main() {
         "#include <sys/eventfd.h>\nint selectloop_probe(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }\n",
     )
     .unwrap_or(nix_has_eventfd);
-    if eventfd && nix_has_eventfd {
+    println!("cargo:rerun-if-env-changed=SELECTLOOP_NO_EVENTFD");
+    let portable_only = env::var_os("SELECTLOOP_NO_EVENTFD").is_some_and(|v| v == "1");
+    if eventfd && nix_has_eventfd && !portable_only {
         println!("cargo:rustc-cfg=selectloop_has_eventfd");
     }
     let pipe2 = probe_compiles(
@@ -91,7 +97,7 @@ fn main() {
         "#define _GNU_SOURCE 1\n#include <unistd.h>\n#include <fcntl.h>\nint selectloop_probe(int *fds) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }\n",
     )
     .unwrap_or(nix_has_pipe2);
-    if pipe2 && nix_has_pipe2 {
+    if pipe2 && nix_has_pipe2 && !portable_only {
         println!("cargo:rustc-cfg=selectloop_has_pipe2");
     }
 

@@ -172,10 +172,11 @@ mod tests {
     /// Every flavour this build can make: the pipe always, eventfd where
     /// probed.
     fn flavours() -> Vec<(WakeWriter, OwnedFd)> {
-        let mut all = vec![WakeWriter::pipe().unwrap()];
+        let pipe = WakeWriter::pipe().unwrap();
         #[cfg(selectloop_has_eventfd)]
-        all.push(WakeWriter::eventfd().unwrap());
-        all
+        return vec![pipe, WakeWriter::eventfd().unwrap()];
+        #[cfg(not(selectloop_has_eventfd))]
+        return vec![pipe];
     }
 
     #[test]
@@ -248,6 +249,8 @@ mod tests {
         #[cfg(not(selectloop_has_eventfd))]
         assert_eq!(writer.kind(), WakeKind::Pipe);
         #[cfg(all(target_os = "linux", not(selectloop_has_eventfd)))]
-        panic!("the build probe missed eventfd on Linux");
+        if std::env::var_os("SELECTLOOP_NO_EVENTFD").is_none() {
+            panic!("the build probe missed eventfd on Linux");
+        }
     }
 }
