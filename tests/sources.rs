@@ -435,3 +435,14 @@ fn a_killed_child_is_reported_and_reaped() {
         assert_eq!(process_state(child.id()), None, "{backend}");
     }
 }
+
+/// The cross-thread types can cross threads: `Waker` is Send + Sync +
+/// Clone, `Sender<T>` Send + Clone for a Send `T`.
+#[test]
+fn waker_and_sender_are_thread_safe() {
+    fn waker<T: Send + Sync + Clone + 'static>() {}
+    fn sender<T: Send + Clone + 'static>() {}
+    waker::<selectloop::sources::Waker>();
+    sender::<selectloop::sources::Sender<String>>();
+    sender::<selectloop::sources::Sender<Vec<u8>>>();
+}
