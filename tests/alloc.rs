@@ -8,7 +8,7 @@
 //! threads cannot pollute the count. One test, both backends in turn.
 
 use selectloop::{
-    Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
+    Backend, Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -127,8 +127,7 @@ impl Handler for Idle {}
 
 #[test]
 fn steady_state_iterations_allocate_nothing() {
-    for use_poll in [false, true] {
-        let backend = if use_poll { "poll" } else { "select" };
+    for backend in Backend::ALL {
         let mut map = Map::new();
         let mut pingers = Vec::new();
         for _ in 0..4 {
@@ -159,7 +158,7 @@ fn steady_state_iterations_allocate_nothing() {
         // array, the fd sets) between runs.
         let mut lp = Loop::new()
             .timeout(Duration::from_secs(5))
-            .use_poll(use_poll)
+            .backend(backend)
             .count(N);
         // Warm up: the buffers reach their size.
         lp.run(&mut map).unwrap();

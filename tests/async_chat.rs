@@ -9,8 +9,8 @@
 
 use proptest::prelude::*;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handle, Handler, IncomingTooLong,
-    Loop, Map, SimpleProducer, Terminator, Type,
+    AsyncChat, AsyncChatHandler, Backend, Context, Dispatcher, Domain, Handle, Handler,
+    IncomingTooLong, Loop, Map, SimpleProducer, Terminator, Type,
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -22,22 +22,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SERVER_QUIT: &[u8] = b"QUIT\n";
-const BACKENDS: [bool; 2] = [false, true];
+const BACKENDS: [Backend; 3] = Backend::ALL;
 /// Generous: a correct run takes milliseconds.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn backend(use_poll: bool) -> &'static str {
-    if use_poll {
-        "poll"
-    } else {
-        "select"
-    }
-}
-
 /// A loop bounded in iterations; it also ends as soon as the map is empty.
-fn bounded(use_poll: bool) -> Loop {
+fn bounded(backend: Backend) -> Loop {
     Loop::new()
-        .use_poll(use_poll)
+        .backend(backend)
         .timeout(Duration::from_millis(100))
         .count(2000)
 }
@@ -184,7 +176,7 @@ fn chat(map: &mut Map, client: Client) -> &mut AsyncChat {
 /// test_asynchat's shape: push `pushes`, run the loop until the server
 /// hangs up, return the record.
 fn echo_dialogue(
-    use_poll: bool,
+    backend: Backend,
     term: impl Into<Terminator>,
     chunk: usize,
     setup: impl FnOnce(&mut AsyncChat),
@@ -193,11 +185,11 @@ fn echo_dialogue(
     let mut map = Map::new();
     let (token, rec) = echo_client(&mut map, term, server.addr);
     setup(chat(&mut map, token));
-    bounded(use_poll).run(&mut map).unwrap();
+    bounded(backend).run(&mut map).unwrap();
     assert!(
         map.is_empty(),
         "{}: the client did not see the server close",
-        backend(use_poll)
+        backend.name()
     );
     server.received();
     assert!(
@@ -212,8 +204,8 @@ fn echo_dialogue(
 // test_asynchat's tests.
 
 fn line_terminator_check(term: &[u8], chunk: usize) {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, term, chunk, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, term, chunk, |ch| {
             ch.push(b"hello ");
             ch.push(&[&b"world"[..], term].concat());
             ch.push(&[&b"I'm not dead yet!"[..], term].concat());
@@ -223,7 +215,7 @@ fn line_terminator_check(term: &[u8], chunk: usize) {
             rec.borrow().contents,
             vec![b"hello world".to_vec(), b"I'm not dead yet!".to_vec()],
             "terminator {term:?}, server pieces of {chunk}, {}",
-            backend(use_poll)
+            backend.name()
         );
     }
 }
@@ -253,21 +245,16 @@ const DATA: &[u8] = b"hello world, I'm not dead yet!\n";
 
 #[test]
 fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         for n in [1usize, 6] {
-            let rec = echo_dialogue(use_poll, n, 3, |ch| {
+            let rec = echo_dialogue(backend, n, 3, |ch| {
                 ch.push(DATA);
                 ch.push(SERVER_QUIT);
             });
             let rec = rec.borrow();
-            assert_eq!(
-                rec.contents,
-                vec![DATA[..n].to_vec()],
-                "{}",
-                backend(use_poll)
-            );
+            assert_eq!(rec.contents, vec![DATA[..n].to_vec()], "{}", backend.name());
             // After firing the count is 0, which collects the rest.
-            assert_eq!(rec.buffer, DATA[n..], "{}", backend(use_poll));
+            assert_eq!(rec.buffer, DATA[n..], "{}", backend.name());
             assert_eq!(rec.last_terminator, Some(Terminator::Count(0)));
         }
     }
@@ -275,8 +262,8 @@ fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
 
 #[test]
 fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, 1000usize, 2, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, 1000usize, 2, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -293,8 +280,8 @@ fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
 
 #[test]
 fn numeric_terminator_zero_collects_everything_without_firing() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, 0usize, 3, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, 0usize, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -306,8 +293,8 @@ fn numeric_terminator_zero_collects_everything_without_firing() {
 
 #[test]
 fn none_terminator_collects_everything_without_firing() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, Terminator::None, 3, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, Terminator::None, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -320,8 +307,8 @@ fn none_terminator_collects_everything_without_firing() {
 /// The two lines and the quit command pushed through `push`, on both
 /// backends: every byte arrives, in order.
 fn producer_output_arrives_whole(push: fn(&mut AsyncChat, Vec<u8>)) {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             push(
                 ch,
                 [&b"hello world\nI'm not dead yet!\n"[..], SERVER_QUIT].concat(),
@@ -349,8 +336,8 @@ fn string_producer_output_arrives_whole() {
 
 #[test]
 fn empty_lines_are_messages_too() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             ch.push(b"hello world\n\nI'm not dead yet!\n");
             ch.push(SERVER_QUIT);
         });
@@ -367,7 +354,7 @@ fn empty_lines_are_messages_too() {
 
 #[test]
 fn close_when_done_sends_everything_then_closes() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let server = echo_server(3, true);
         let mut map = Map::new();
         let (token, rec) = echo_client(&mut map, b"\n", server.addr);
@@ -376,10 +363,10 @@ fn close_when_done_sends_everything_then_closes() {
         ch.push(SERVER_QUIT);
         ch.close_when_done();
         ch.push(b"pushed after close_when_done: never sent\n");
-        bounded(use_poll).run(&mut map).unwrap();
+        bounded(backend).run(&mut map).unwrap();
         // The client closed itself: the map is empty before the server
         // echoed anything.
-        assert!(map.is_empty(), "{}", backend(use_poll));
+        assert!(map.is_empty(), "{}", backend.name());
         if let Some(resend) = &server.resend {
             resend.send(()).unwrap();
         }
@@ -399,8 +386,8 @@ fn close_when_done_sends_everything_then_closes() {
 /// byte-ish value (array, Vec, slice of a String) goes through.
 #[test]
 fn push_takes_any_byte_slice() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             let data: &[u8] = b"bytes\n";
             ch.push(data);
             let owned: Vec<u8> = data.to_vec();
@@ -440,9 +427,9 @@ fn pair_chat(
 }
 
 /// One loop iteration; `timeout` bounds it if nothing is ready.
-fn once(map: &mut Map, use_poll: bool) {
+fn once(map: &mut Map, backend: Backend) {
     Loop::new()
-        .use_poll(use_poll)
+        .backend(backend)
         .timeout(Duration::from_secs(5))
         .count(1)
         .run(map)
@@ -487,7 +474,7 @@ impl Handler for Thief {
 
 #[test]
 fn would_block_during_read_is_ignored() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut map = Map::new();
         let got = Rc::new(RefCell::new(Vec::new()));
@@ -502,12 +489,12 @@ fn would_block_during_read_is_ignored() {
             EchoClient { rec: rec.clone() },
         );
         peer.write_all(b"x\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(
             *got.borrow(),
             b"x\n",
             "the thief read first ({})",
-            backend(use_poll)
+            backend.name()
         );
         let rec = rec.borrow();
         assert!(rec.errors.is_empty(), "{:?}", rec.errors);
@@ -518,7 +505,7 @@ fn would_block_during_read_is_ignored() {
 
 #[test]
 fn incoming_limit_closes_only_that_channel() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let mut map = Map::new();
         let (bad, bad_rec, mut bad_peer) = pair_chat(&mut map, b"\r\n");
         let (good, good_rec, mut good_peer) = pair_chat(&mut map, b"\r\n");
@@ -527,9 +514,9 @@ fn incoming_limit_closes_only_that_channel() {
         }
         // Exactly at the limit is fine, split or not...
         good_peer.write_all(b"0123456789").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         good_peer.write_all(b"abcdef\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(
             good_rec.borrow().contents,
             vec![b"0123456789abcdef".to_vec()]
@@ -537,7 +524,7 @@ fn incoming_limit_closes_only_that_channel() {
         // ...one byte more, even with its terminator in the same read, is not.
         bad_peer.write_all(b"0123456789abcdefX\r\n").unwrap();
         good_peer.write_all(b"still here\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         {
             let bad_rec = bad_rec.borrow();
             assert!(
@@ -587,7 +574,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
             self.errors.borrow_mut().push(err); // and keep the channel
         }
     }
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let errors = Rc::new(RefCell::new(Vec::new()));
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -606,7 +593,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
                 break;
             }
             Loop::new()
-                .use_poll(use_poll)
+                .backend(backend)
                 .timeout(Duration::from_millis(10))
                 .count(1)
                 .run(&mut map)
@@ -615,7 +602,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
         assert!(
             !map.contains(token),
             "{}: the backlog grew and the channel stayed",
-            backend(use_poll)
+            backend.name()
         );
         let errors = errors.borrow();
         let last = errors.last().expect("errors were reported");
@@ -624,24 +611,24 @@ fn backlog_after_found_terminator_errors_is_bounded() {
                 .and_then(|e| e.downcast_ref::<IncomingTooLong>())
                 .is_some(),
             "{}: the last error is {last}",
-            backend(use_poll)
+            backend.name()
         );
     }
 }
 
 #[test]
 fn incoming_limit_counts_data_split_without_terminator() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let mut map = Map::new();
         let (token, rec, mut peer) = pair_chat(&mut map, b"\n");
         chat(&mut map, token).set_max_incoming(10);
         for piece in [&b"abcd"[..], b"efgh", b"ij"] {
             peer.write_all(piece).unwrap();
-            once(&mut map, use_poll);
+            once(&mut map, backend);
             assert!(map.contains(token));
         }
         peer.write_all(b"k").unwrap(); // the 11th byte
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert!(!map.contains(token));
         assert_eq!(rec.borrow().errors.len(), 1);
     }
@@ -649,7 +636,7 @@ fn incoming_limit_counts_data_split_without_terminator() {
 
 #[test]
 fn output_is_sent_in_slices_of_ac_out_buffer_size() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let mut map = Map::new();
         let (token, _rec, mut peer) = pair_chat(&mut map, b"\n");
         let ch = chat(&mut map, token);
@@ -658,22 +645,22 @@ fn output_is_sent_in_slices_of_ac_out_buffer_size() {
         // push sends one slice at once...
         assert_eq!(read_available(&mut peer), b"0123");
         // ...and each write event one more.
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"4567");
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"89");
         assert!(!chat(&mut map, token).has_output());
         // A producer's piece larger than the slice size is sliced too.
         chat(&mut map, token).push_with_producer(b"abcdefghij".to_vec());
         assert_eq!(read_available(&mut peer), b"abcd");
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"efgh");
     }
 }
 
 #[test]
 fn readable_and_writable_follow_the_state() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let mut map = Map::new();
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -695,7 +682,7 @@ fn readable_and_writable_follow_the_state() {
             peer.read_to_end(&mut all).unwrap();
             all.len()
         });
-        bounded(use_poll).run(&mut map).unwrap();
+        bounded(backend).run(&mut map).unwrap();
         assert!(!map.contains(token), "closed once everything was sent");
         assert_eq!(reader.join().unwrap(), big.len());
         assert_eq!(rec.borrow().closes, 1);
@@ -750,7 +737,7 @@ impl AsyncChatHandler for Framed {
 
 #[test]
 fn terminator_changed_in_found_terminator_applies_to_buffered_data() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let rec = Rc::new(RefCell::new(Record::default()));
         let mut map = Map::new();
@@ -759,7 +746,7 @@ fn terminator_changed_in_found_terminator_applies_to_buffered_data() {
             Framed { rec: rec.clone() },
         );
         peer.write_all(b"5\r\nhello3\r\nabc0\r\n2\r\n\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert!(rec.borrow().errors.is_empty(), "{:?}", rec.borrow().errors);
         // Count(0) collects everything and never fires (asynchat), so the
         // "0" message is followed by no body: the rest is collected.
@@ -807,7 +794,7 @@ impl AsyncChatHandler for Scripted {
 
 /// Feeds `input` in the pieces cut at `cuts`, one loop iteration per
 /// piece, and returns the hook calls.
-fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], use_poll: bool) -> Vec<Ev> {
+fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], backend: Backend) -> Vec<Ev> {
     let (ours, mut peer) = UnixStream::pair().unwrap();
     let events = Rc::new(RefCell::new(Vec::new()));
     let mut map = Map::new();
@@ -826,7 +813,7 @@ fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], use_poll: bool) -> 
     for &end in cuts.iter().chain(std::iter::once(&input.len())) {
         if end > start {
             peer.write_all(&input[start..end]).unwrap();
-            once(&mut map, use_poll);
+            once(&mut map, backend);
             start = end;
         }
     }
@@ -851,13 +838,13 @@ proptest! {
         input in prop::collection::vec(prop::sample::select(vec![b'a', b'q', b'\r', b'\n', b'x']), 1..160),
         cut_seeds in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
         script in prop::collection::vec(terminator_strategy(), 1..4),
-        use_poll in any::<bool>(),
+        backend in prop::sample::select(Backend::ALL.to_vec()),
     ) {
         let mut cuts: Vec<usize> = cut_seeds.iter().map(|i| i.index(input.len())).collect();
         cuts.sort_unstable();
         cuts.dedup();
-        let whole = feed(&input, &[], &script, use_poll);
-        let split = feed(&input, &cuts, &script, use_poll);
+        let whole = feed(&input, &[], &script, backend);
+        let split = feed(&input, &cuts, &script, backend);
         prop_assert_eq!(split, whole);
     }
 
@@ -867,9 +854,9 @@ proptest! {
         script in prop::collection::vec(terminator_strategy(), 1..4),
     ) {
         let cuts: Vec<usize> = (1..input.len()).collect();
-        for use_poll in BACKENDS {
-            let whole = feed(&input, &[], &script, use_poll);
-            let split = feed(&input, &cuts, &script, use_poll);
+        for backend in BACKENDS {
+            let whole = feed(&input, &[], &script, backend);
+            let split = feed(&input, &cuts, &script, backend);
             prop_assert_eq!(split, whole);
         }
     }

@@ -7,8 +7,8 @@
 //! `poll_ipv6::handle_close_after_conn_broken`.
 
 use selectloop::{
-    Context, Dispatcher, DispatcherWithSend, Domain, FileWrapper, Handler, Loop, Map, SockAddr,
-    Socket, Stop, Type,
+    Backend, Context, Dispatcher, DispatcherWithSend, Domain, FileWrapper, Handler, Loop, Map,
+    SockAddr, Socket, Stop, Type,
 };
 use std::cell::RefCell;
 use std::fmt;
@@ -35,7 +35,7 @@ enum Fam {
 /// One backend × family combination, and the Unix socket paths it made
 /// (removed on drop).
 struct Env {
-    use_poll: bool,
+    backend: Backend,
     fam: Fam,
     paths: RefCell<Vec<PathBuf>>,
 }
@@ -44,14 +44,13 @@ static PATHS: AtomicUsize = AtomicUsize::new(0);
 
 impl fmt::Display for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = if self.use_poll { "poll" } else { "select" };
-        write!(f, "{backend}/{:?}", self.fam)
+        write!(f, "{}/{:?}", self.backend.name(), self.fam)
     }
 }
 
 impl Env {
     /// `None` (with a note) if the family is not available here (no IPv6).
-    fn new(use_poll: bool, fam: Fam) -> Option<Env> {
+    fn new(backend: Backend, fam: Fam) -> Option<Env> {
         if fam == Fam::V6 {
             let probe = Socket::new(Domain::IPV6, Type::STREAM, None)
                 .and_then(|s| s.bind(&"[::1]:0".parse::<std::net::SocketAddr>().unwrap().into()));
@@ -61,7 +60,7 @@ impl Env {
             }
         }
         Some(Env {
-            use_poll,
+            backend,
             fam,
             paths: RefCell::new(Vec::new()),
         })
@@ -147,7 +146,7 @@ impl Env {
     fn lp(&self) -> Loop {
         Loop::new()
             .timeout(Duration::from_millis(10))
-            .use_poll(self.use_poll)
+            .backend(self.backend)
     }
 
     /// asyncore's `loop_waiting_for_flag`: iterates until `done`, failing
@@ -181,17 +180,20 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// Generates one test per backend × family for each body `fn name(env: Env)`.
 macro_rules! api_tests {
     ($($name:ident),* $(,)?) => {
-        api_tests!(@mod select_ipv4, false, Fam::V4, $($name),*);
-        api_tests!(@mod select_ipv6, false, Fam::V6, $($name),*);
-        api_tests!(@mod select_unix, false, Fam::Unix, $($name),*);
-        api_tests!(@mod poll_ipv4, true, Fam::V4, $($name),*);
-        api_tests!(@mod poll_ipv6, true, Fam::V6, $($name),*);
-        api_tests!(@mod poll_unix, true, Fam::Unix, $($name),*);
+        api_tests!(@mod select_ipv4, Backend::Select, Fam::V4, $($name),*);
+        api_tests!(@mod select_ipv6, Backend::Select, Fam::V6, $($name),*);
+        api_tests!(@mod select_unix, Backend::Select, Fam::Unix, $($name),*);
+        api_tests!(@mod poll_ipv4, Backend::Poll, Fam::V4, $($name),*);
+        api_tests!(@mod poll_ipv6, Backend::Poll, Fam::V6, $($name),*);
+        api_tests!(@mod poll_unix, Backend::Poll, Fam::Unix, $($name),*);
+        api_tests!(@mod epoll_ipv4, Backend::Epoll, Fam::V4, $($name),*);
+        api_tests!(@mod epoll_ipv6, Backend::Epoll, Fam::V6, $($name),*);
+        api_tests!(@mod epoll_unix, Backend::Epoll, Fam::Unix, $($name),*);
     };
     (@mod $m:ident, $poll:expr, $fam:expr, $($name:ident),*) => {
         mod $m {
             #[allow(unused_imports)]
-            use super::Fam;
+            use super::{Backend, Fam};
             $(
                 #[test]
                 fn $name() {
@@ -204,14 +206,17 @@ macro_rules! api_tests {
     };
 }
 
-/// Generates one test per backend for each body `fn name(use_poll: bool)`.
+/// Generates one test per backend for each body `fn name(backend: Backend)`.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod select {
-            $( #[test] fn $name() { super::$name(false) } )*
+            $( #[test] fn $name() { super::$name(selectloop::Backend::Select) } )*
         }
         mod poll {
-            $( #[test] fn $name() { super::$name(true) } )*
+            $( #[test] fn $name() { super::$name(selectloop::Backend::Poll) } )*
+        }
+        mod epoll {
+            $( #[test] fn $name() { super::$name(selectloop::Backend::Epoll) } )*
         }
     };
 }
@@ -1291,7 +1296,7 @@ fn file_wrapper_close_twice() {
     std::fs::remove_file(path).unwrap();
 }
 
-fn file_dispatcher(use_poll: bool) {
+fn file_dispatcher(backend: Backend) {
     let path = temp_file("dispatcher");
     let f = std::fs::File::open(&path).unwrap();
     let d = Dispatcher::file_dispatcher(&f).unwrap();
@@ -1310,7 +1315,7 @@ fn file_dispatcher(use_poll: bool) {
     map.add(d, p);
     Loop::new()
         .timeout(Duration::from_millis(10))
-        .use_poll(use_poll)
+        .backend(backend)
         .count(2)
         .run(&mut map)
         .unwrap();
@@ -1320,7 +1325,7 @@ fn file_dispatcher(use_poll: bool) {
 
 /// A file dispatcher on a pipe: read events for what is written, then a
 /// close when the writer goes.
-fn file_dispatcher_on_a_pipe(use_poll: bool) {
+fn file_dispatcher_on_a_pipe(backend: Backend) {
     let (r, w) = nix::unistd::pipe().unwrap();
     let mut map = Map::new();
     let log = new_log();
@@ -1339,7 +1344,7 @@ fn file_dispatcher_on_a_pipe(use_poll: bool) {
     w.write_all(b"hello").unwrap();
     let lp = Loop::new()
         .timeout(Duration::from_millis(10))
-        .use_poll(use_poll);
+        .backend(backend);
     let deadline = Instant::now() + PATIENCE;
     while data.borrow().len() < 5 {
         assert!(Instant::now() < deadline);
@@ -1355,7 +1360,7 @@ fn file_dispatcher_on_a_pipe(use_poll: bool) {
 }
 
 /// dispatcher basics (test_basic): defaults of the predicates.
-fn dispatcher_basics(_use_poll: bool) {
+fn dispatcher_basics(_use_poll: Backend) {
     struct Defaults;
     impl Handler for Defaults {}
     impl Handler<DispatcherWithSend> for Defaults {}
@@ -1374,10 +1379,10 @@ fn dispatcher_basics(_use_poll: bool) {
 
 /// An empty map: the loop returns at once; an idle map with nothing to wait
 /// for sleeps the timeout rather than spinning.
-fn idle_loop_sleeps(use_poll: bool) {
+fn idle_loop_sleeps(backend: Backend) {
     let mut map = Map::new();
     assert_eq!(
-        Loop::new().use_poll(use_poll).run(&mut map).unwrap(),
+        Loop::new().backend(backend).run(&mut map).unwrap(),
         Stop::Empty
     );
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -1388,7 +1393,7 @@ fn idle_loop_sleeps(use_poll: bool) {
     let start = Instant::now();
     let stop = Loop::new()
         .timeout(Duration::from_millis(20))
-        .use_poll(use_poll)
+        .backend(backend)
         .count(3)
         .run(&mut map)
         .unwrap();

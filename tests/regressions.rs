@@ -10,7 +10,9 @@
 //! the lowest free number), each test in its own range.
 
 use selectloop::sys::{self, FdSet, FdSetSizeError, PollFd, PollFlags, FD_SETSIZE};
-use selectloop::{Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token};
+use selectloop::{
+    Backend, Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token,
+};
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -21,21 +23,13 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BACKENDS: [bool; 2] = [false, true];
+const BACKENDS: [Backend; 3] = Backend::ALL;
 const PATIENCE: Duration = Duration::from_secs(10);
 
-fn name(use_poll: bool) -> &'static str {
-    if use_poll {
-        "poll"
-    } else {
-        "select"
-    }
-}
-
-fn lp(use_poll: bool) -> Loop {
+fn lp(backend: Backend) -> Loop {
     Loop::new()
         .timeout(Duration::from_millis(10))
-        .use_poll(use_poll)
+        .backend(backend)
 }
 
 /// A duplicate of `fd` at the lowest free number at or above `base`.
@@ -174,7 +168,7 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         eprintln!("skipped: cannot raise RLIMIT_NOFILE to {want} to get an fd above FD_SETSIZE");
         return;
     }
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (high, high_peer) = pair_at(FD_SETSIZE as RawFd + 100);
         let high_fd = high.as_raw_fd();
         assert!(high_fd as usize >= FD_SETSIZE);
@@ -203,7 +197,7 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
             Dispatcher::from_socket(low).unwrap(),
             Rec::new(&llog, true, false),
         );
-        let stop = lp(use_poll)
+        let stop = lp(backend)
             .count(1)
             .run(&mut map)
             .expect("the loop does not fail");
@@ -212,10 +206,14 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
             events(&llog),
             ["read"],
             "{}: the other channel is served",
-            name(use_poll)
+            backend.name()
         );
-        if use_poll {
-            assert_eq!(events(&hlog), ["read"], "poll has no FD_SETSIZE limit");
+        if backend != Backend::Select {
+            assert_eq!(
+                events(&hlog),
+                ["read"],
+                "poll and epoll have no FD_SETSIZE limit"
+            );
             assert!(map.contains(ht));
         } else {
             let err = typed
@@ -233,8 +231,8 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         }
         // The loop goes on serving the other channel.
         (&low_peer).write_all(b"l").unwrap();
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&llog), ["read", "read"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&llog), ["read", "read"], "{}", backend.name());
     }
 }
 
@@ -294,7 +292,7 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
 /// Here events are keyed by token (slot + generation) and dropped.
 #[test]
 fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let base = 700;
         let (a, a_peer) = pair_at(base);
         let a_fd = a.as_raw_fd();
@@ -322,22 +320,22 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             Ok(())
         });
         map.add(Dispatcher::from_socket(a).unwrap(), ha);
-        lp(use_poll).count(1).run(&mut map).unwrap();
+        lp(backend).count(1).run(&mut map).unwrap();
         assert_eq!(
             events(&alog),
             ["read"],
             "{}: no write after close",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             events(&nlog).is_empty(),
             "{}: the newcomer got a stale event: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&nlog)
         );
         // From the next iteration on the newcomer is served.
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&nlog), ["read", "write"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read", "write"], "{}", backend.name());
         map.close_all();
 
         // The same when another channel closes A and the newcomer takes
@@ -375,21 +373,21 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             Rec::new(&alog, true, false),
         );
         a_token.set(Some(a_handle.token()));
-        lp(use_poll).count(1).run(&mut map).unwrap();
+        lp(backend).count(1).run(&mut map).unwrap();
         assert!(
             events(&alog).is_empty(),
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&alog)
         );
         assert!(
             events(&nlog).is_empty(),
             "{}: the newcomer got A's stale event: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&nlog)
         );
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&nlog), ["read"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read"], "{}", backend.name());
         map.close_all();
     }
 }
@@ -456,7 +454,7 @@ fn under_signals<T>(window: Duration, wait: impl FnOnce() -> T) -> (T, Duration,
 fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
     let window = Duration::from_secs(5);
     let timeout = Duration::from_millis(200);
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, _peer) = pair_at(0); // never ready
         let mut map = Map::new();
         let log = new_log();
@@ -467,7 +465,7 @@ fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
         let (res, took, signals) = under_signals(window, || {
             Loop::new()
                 .timeout(timeout)
-                .use_poll(use_poll)
+                .backend(backend)
                 .count(1)
                 .run(&mut map)
         });
@@ -475,22 +473,22 @@ fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
             res.expect("EINTR never surfaces"),
             Stop::Count,
             "{}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             signals > 0,
             "{}: no signal arrived during the wait",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             took >= timeout,
             "{}: woke up early: {took:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             took < window,
             "{}: the wait restarted in full: {took:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(events(&log).is_empty());
     }
@@ -570,7 +568,7 @@ fn sigpipe_child() {
     assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "file_wrapper alone");
     drop((fw, w));
     let mut map = Map::new(); // makes sure SIGPIPE cannot kill us
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         // A pipe whose reader is gone.
         let (r, w) = nix::unistd::pipe().unwrap();
         drop(r);
@@ -578,27 +576,27 @@ fn sigpipe_child() {
         let mut h = Rec::new(&log, false, true);
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::file_dispatcher(&w).unwrap(), h);
-        lp(use_poll).count(5).run(&mut map).unwrap();
+        lp(backend).count(5).run(&mut map).unwrap();
         assert!(!map.contains(t));
-        assert_eq!(events(&log), ["write", "close"], "pipe, {}", name(use_poll));
+        assert_eq!(events(&log), ["write", "close"], "pipe, {}", backend.name());
     }
     // Sockets are written with MSG_NOSIGNAL: safe even with SIGPIPE at its
     // default action.
     sigpipe_default();
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, b) = pair_at(0);
         drop(b);
         let log = new_log();
         let mut h = Rec::new(&log, false, true);
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
-        lp(use_poll).count(5).run(&mut map).unwrap();
+        lp(backend).count(5).run(&mut map).unwrap();
         assert!(!map.contains(t));
         assert_eq!(
             events(&log),
             ["write", "close"],
             "socket, {}",
-            name(use_poll)
+            backend.name()
         );
     }
     // sendto on a TCP stream whose peer is gone (EPIPE once the reset is in).
@@ -625,7 +623,7 @@ fn sigpipe_child() {
 /// right after the close survives the rest of the iteration and the next.
 #[test]
 fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         for via_token in [false, true] {
             let (a, peer) = pair_at(750);
             let fd = a.as_raw_fd();
@@ -648,8 +646,8 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
                 Ok(())
             });
             let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
-            lp(use_poll).count(1).run(&mut map).unwrap();
-            let what = format!("{} via_token={via_token}", name(use_poll));
+            lp(backend).count(1).run(&mut map).unwrap();
+            let what = format!("{} via_token={via_token}", backend.name());
             assert_eq!(
                 events(&log),
                 ["read"],
@@ -663,7 +661,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
                 assert_eq!(taken.as_raw_fd(), fd);
                 *sentinel.borrow_mut() = Some(taken);
             }
-            lp(use_poll).count(2).run(&mut map).unwrap();
+            lp(backend).count(2).run(&mut map).unwrap();
             if !fd_is_open(fd) {
                 // Do not let the sentinel close a number it no longer owns
                 // (std aborts on that): report the bug instead.
@@ -685,7 +683,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
 /// the map, without closing the number again, and the others go on.
 #[test]
 fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (x, _x_peer) = pair_at(800);
         let fd = x.as_raw_fd();
         let (g, g_peer) = pair_at(0);
@@ -708,7 +706,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             Rec::new(&glog, true, false),
         );
         nix::unistd::close(fd).unwrap(); // behind the channel's back
-        let stop = lp(use_poll)
+        let stop = lp(backend)
             .count(3)
             .run(&mut map)
             .expect("the loop does not fail");
@@ -719,7 +717,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             std::mem::forget(map);
             panic!(
                 "{}: the channel was not removed: {:?}",
-                name(use_poll),
+                backend.name(),
                 events(&xlog)
             );
         }
@@ -728,7 +726,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             xe.len(),
             1,
             "{}: exactly one report: {xe:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             xe[0].starts_with("error:") && xe[0].contains(&format!("fd {fd}")),
@@ -738,11 +736,11 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             events(&glog),
             ["read"],
             "{}: the others go on",
-            name(use_poll)
+            backend.name()
         );
         if !fd_is_open(fd) {
             std::mem::forget(sentinel.borrow_mut().take());
-            panic!("{}: the number was closed again", name(use_poll));
+            panic!("{}: the number was closed again", backend.name());
         }
         drop(sentinel.borrow_mut().take());
     }
@@ -756,7 +754,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
 /// handle_close, on both backends, for TCP and Unix sockets.
 #[test]
 fn half_close_is_a_read_of_zero_then_handle_close() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let tcp = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -781,11 +779,11 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
             b.shutdown(std::net::Shutdown::Write).unwrap();
             let deadline = Instant::now() + PATIENCE;
             while map.contains(t) {
-                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
-                lp(use_poll).count(1).run(&mut map).unwrap();
+                assert!(Instant::now() < deadline, "{kind} {}", backend.name());
+                lp(backend).count(1).run(&mut map).unwrap();
             }
-            assert_eq!(got.get(), 0, "{kind} {}", name(use_poll));
-            assert_eq!(events(&log), ["read", "close"], "{kind} {}", name(use_poll));
+            assert_eq!(got.get(), 0, "{kind} {}", backend.name());
+            assert_eq!(events(&log), ["read", "close"], "{kind} {}", backend.name());
         }
     }
 }
@@ -797,7 +795,7 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
 #[test]
 fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
     const SENT: usize = 48 * 1024; // fits a pipe's and a socket's buffer
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
         let (sock_r, sock_w) = UnixStream::pair().unwrap();
         let pipe = (
@@ -825,15 +823,15 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
             let t = map.add(reader, h);
             let deadline = Instant::now() + PATIENCE;
             while map.contains(t) {
-                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
-                lp(use_poll).count(1).run(&mut map).unwrap();
+                assert!(Instant::now() < deadline, "{kind} {}", backend.name());
+                lp(backend).count(1).run(&mut map).unwrap();
             }
-            assert_eq!(got.get(), SENT, "{kind} {}: bytes lost", name(use_poll));
+            assert_eq!(got.get(), SENT, "{kind} {}: bytes lost", backend.name());
             assert_eq!(
                 events(&log).last().map(String::as_str),
                 Some("close"),
                 "{kind} {}",
-                name(use_poll)
+                backend.name()
             );
         }
     }
@@ -844,7 +842,7 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
 /// spin) and its handlers run on every pass.
 #[test]
 fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, b) = pair_at(0);
         drop(b); // the peer is gone: POLLHUP
         let mut map = Map::new();
@@ -856,7 +854,7 @@ fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
         let start = Instant::now();
         let stop = Loop::new()
             .timeout(Duration::from_millis(20))
-            .use_poll(use_poll)
+            .backend(backend)
             .count(5)
             .run(&mut map)
             .unwrap();
@@ -864,14 +862,14 @@ fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
         assert!(
             events(&log).is_empty(),
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&log)
         );
         // Timeouts are minimums: five waits of 20 ms, not five instant returns.
         assert!(
             start.elapsed() >= Duration::from_millis(100),
             "{}: spun",
-            name(use_poll)
+            backend.name()
         );
     }
 }
@@ -905,7 +903,7 @@ impl Handler<DispatcherWithSend> for Echo {
 #[test]
 fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
     const LIMIT: usize = 32 * 1024;
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, peer) = pair_at(0);
         peer.set_nonblocking(true).unwrap();
         let mut map = Map::new();
@@ -929,7 +927,7 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
             while budget > 0 && (&peer).write(&chunk).is_ok() {
                 budget -= 1;
             }
-            lp(use_poll)
+            lp(backend)
                 .timeout(Duration::ZERO)
                 .count(1)
                 .run(&mut map)
@@ -949,18 +947,18 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
         assert!(
             reads_when_full.is_some(),
             "{}: the queue never filled up",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             max_pending < LIMIT + 8192,
             "{}: the queue grew to {max_pending} (limit {LIMIT})",
-            name(use_poll)
+            backend.name()
         );
         assert_eq!(
             Some(reads.get()),
             reads_when_full,
             "{}: read while full",
-            name(use_poll)
+            backend.name()
         );
         // The peer reads: the queue drains and reading resumes.
         let before = reads.get();
@@ -969,11 +967,11 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
             assert!(
                 Instant::now() < deadline,
                 "{}: reading never resumed",
-                name(use_poll)
+                backend.name()
             );
             let mut sink = [0u8; 65536];
             while (&peer).read(&mut sink).is_ok_and(|n| n > 0) {}
-            lp(use_poll).count(1).run(&mut map).unwrap();
+            lp(backend).count(1).run(&mut map).unwrap();
         }
     }
 }
@@ -1007,7 +1005,7 @@ fn sub_millisecond_timeout_rounds_up_not_down_to_a_busy_loop() {
         );
     }
     // And through the loop, on both backends.
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, _b) = pair_at(0);
         let mut map = Map::new();
         map.add(
@@ -1017,14 +1015,14 @@ fn sub_millisecond_timeout_rounds_up_not_down_to_a_busy_loop() {
         let start = Instant::now();
         Loop::new()
             .timeout(t)
-            .use_poll(use_poll)
+            .backend(backend)
             .count(4)
             .run(&mut map)
             .unwrap();
         assert!(
             start.elapsed() >= 4 * t,
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             start.elapsed()
         );
     }
@@ -1081,7 +1079,7 @@ fn huge_timeouts_clamp_instead_of_wrapping() {
 /// (its handler would run on a closed dispatcher), and it leaves the map.
 #[test]
 fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (b, b_peer) = pair_at(0);
         let (a, a_peer) = pair_at(0);
         (&b_peer).write_all(b"b").unwrap();
@@ -1106,15 +1104,15 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
             Rec::new(&alog, true, false),
         );
         a_token.set(Some(ta.token()));
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&blog), ["read"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&blog), ["read"], "{}", backend.name());
         assert!(
             events(&alog).is_empty(),
             "{}: the closed channel got {:?}",
-            name(use_poll),
+            backend.name(),
             events(&alog)
         );
-        assert!(!map.contains(ta), "{}: still in the map", name(use_poll));
+        assert!(!map.contains(ta), "{}: still in the map", backend.name());
     }
 }
 
@@ -1123,7 +1121,7 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
 /// (or forever, with `timeout(None)`) on nothing.
 #[test]
 fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() {
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let (a, _peer) = pair_at(0);
         let mut map = Map::new();
         let t = map.add(
@@ -1134,14 +1132,14 @@ fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() 
         let start = Instant::now();
         let stop = Loop::new()
             .timeout(PATIENCE)
-            .use_poll(use_poll)
+            .backend(backend)
             .run(&mut map)
             .unwrap();
-        assert_eq!(stop, Stop::Empty, "{}", name(use_poll));
+        assert_eq!(stop, Stop::Empty, "{}", backend.name());
         assert!(
             start.elapsed() < PATIENCE,
             "{}: waited the whole timeout on an empty map",
-            name(use_poll)
+            backend.name()
         );
         assert!(map.is_empty());
     }
@@ -1176,7 +1174,7 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
             Ok(())
         }
     }
-    for use_poll in BACKENDS {
+    for backend in BACKENDS {
         let mut server =
             Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
         server
@@ -1195,8 +1193,8 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
         let run_until = |map: &mut Map, n: usize| {
             let deadline = Instant::now() + PATIENCE;
             while attempts.get() < n && map.contains(lt) {
-                assert!(Instant::now() < deadline, "{}: no accept", name(use_poll));
-                lp(use_poll).count(1).run(map).unwrap();
+                assert!(Instant::now() < deadline, "{}: no accept", backend.name());
+                lp(backend).count(1).run(map).unwrap();
             }
         };
         let _first = std::net::TcpStream::connect(addr).unwrap();
@@ -1204,7 +1202,7 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
         assert!(
             map.contains(lt),
             "{}: the listener was closed",
-            name(use_poll)
+            backend.name()
         );
         let _second = std::net::TcpStream::connect(addr).unwrap();
         run_until(&mut map, 2);
@@ -1212,7 +1210,7 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
             map.len(),
             2,
             "{}: the second client is served",
-            name(use_poll)
+            backend.name()
         );
     }
 }

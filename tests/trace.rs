@@ -2,7 +2,7 @@
 //! sequence — connect, write, read, close — the lines say what was asked of
 //! the kernel, what came back, and which handler ran, on both backends.
 
-use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
+use selectloop::{Backend, Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::RawFd;
@@ -79,6 +79,15 @@ impl Handler for Client {
 /// Runs the client against a blocking peer thread that reads "ping",
 /// answers "pong" and closes; returns the client's fd and the trace lines.
 fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
+    run_sequence_on(if use_poll {
+        Backend::Poll
+    } else {
+        Backend::Select
+    })
+}
+
+/// The same on any backend.
+fn run_sequence_on(backend: Backend) -> (RawFd, Vec<String>) {
     install();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -101,7 +110,7 @@ fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
     );
     let stop = Loop::new()
         .timeout(Duration::from_millis(100))
-        .use_poll(use_poll)
+        .backend(backend)
         .count(200)
         .run(&mut map)
         .unwrap();
@@ -234,4 +243,31 @@ fn poll_trace_shows_pollfds_and_handlers() {
             format!("fd {fd}: closed, removed from the map"),
         ],
     );
+}
+
+#[test]
+fn epoll_trace_shows_ctl_wait_and_handlers() {
+    let (fd, lines) = run_sequence_on(Backend::Epoll);
+    assert_lifecycle(fd, &lines, ": epoll_wait(");
+    let lines = plain(&lines);
+    // Connecting: the fd is added for reading and writing, and changed to
+    // read-only once the request is written (epoll_ctl only on a change).
+    assert_in_order(
+        &lines,
+        &[
+            format!("epoll_ctl(EPOLL_CTL_ADD, fd={fd}, events=EPOLLIN|EPOLLPRI|EPOLLOUT)"),
+            format!("  fd={fd} events=EPOLLOUT"),
+            format!("fd {fd}: EPOLLOUT -> handle_connect"),
+            format!("fd {fd}: EPOLLOUT -> handle_write"),
+            format!("epoll_ctl(EPOLL_CTL_MOD, fd={fd}, events=EPOLLIN|EPOLLPRI)"),
+            format!("fd {fd}: EPOLLIN -> handle_read"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
+        ],
+    );
+    let adds = lines
+        .iter()
+        .filter(|l| l.starts_with(&format!("epoll_ctl(EPOLL_CTL_ADD, fd={fd},")))
+        .count();
+    assert_eq!(adds, 1, "registered once:\n{}", lines.join("\n"));
 }

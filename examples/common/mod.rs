@@ -4,31 +4,55 @@
 
 pub mod raw_server;
 
-use selectloop::Loop;
+use selectloop::{Backend, Loop};
 use std::fmt::Display;
 use std::io::Write;
 
-/// The backend switches of every example (EXAMPLES.md: `--poll|--select`).
+/// The backend switches of every example (EXAMPLES.md:
+/// `--poll|--select|--epoll`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoopArgs {
     /// Run the loop on poll(2) (asyncore's use_poll=True)
-    #[arg(long, conflicts_with = "select")]
+    #[arg(long, conflicts_with_all = ["select", "epoll"])]
     pub poll: bool,
     /// Run the loop on select(2) (the default, as asyncore's use_poll=False)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "epoll")]
     pub select: bool,
-    /// Print every loop iteration (what select/poll were asked and answered,
-    /// which handler ran) to stderr; same as RUST_LOG=selectloop=trace
+    /// Run the loop on epoll(7) (Linux only)
+    #[arg(long)]
+    pub epoll: bool,
+    /// Print every loop iteration (what select/poll/epoll were asked and
+    /// answered, which handler ran) to stderr; same as
+    /// RUST_LOG=selectloop=trace
     #[arg(long)]
     pub trace: bool,
 }
 
 impl LoopArgs {
+    /// The backend the flags ask for.
+    pub fn backend(&self) -> Backend {
+        if self.epoll {
+            Backend::Epoll
+        } else if self.poll {
+            Backend::Poll
+        } else {
+            Backend::Select
+        }
+    }
+
     /// Sets up logging (stderr) and returns the loop the flags ask for:
-    /// asyncore.loop(timeout=None, use_poll=...).
+    /// asyncore.loop(timeout=None, use_poll=...). A backend this platform
+    /// lacks (epoll off Linux) is a one-line error and exit status 2.
     pub fn start(&self) -> Loop {
         init_logging(self.trace);
-        Loop::new().timeout(None).use_poll(self.poll)
+        let backend = self.backend();
+        if !backend.is_available() {
+            eprintln!(
+                "error: --{backend} is not available on this platform (use --poll or --select)"
+            );
+            std::process::exit(2);
+        }
+        Loop::new().timeout(None).backend(backend)
     }
 }
 

@@ -13,5 +13,8 @@ macro_rules! every_backend {
         mod poll {
             $( #[test] fn $name() { super::$name(selectloop::Loop::new().use_poll(true)) } )*
         }
+        mod epoll {
+            $( #[test] fn $name() { super::$name(selectloop::Loop::new().backend(selectloop::Backend::Epoll)) } )*
+        }
     };
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Both loop backends, as the examples' flags: every test body runs once
 /// with each.
-pub const BACKENDS: [&str; 2] = ["--select", "--poll"];
+pub const BACKENDS: [&str; 3] = ["--select", "--poll", "--epoll"];
 
 /// How long a test waits for anything a process should do at once (start,
 /// answer, exit). Generous: CI machines are slow and noisy; a correct
