@@ -2,24 +2,16 @@
 //!
 //! What it does, and why:
 //!
-//! 1. **`FD_SETSIZE`**: the size of select(2)'s `fd_set` is a property of the
-//!    target's C library, not of Rust. The probe runs the target C compiler's
-//!    *preprocessor* (no binary is run, so cross builds work) on
-//!    `<sys/select.h>` and reads the value of the `FD_SETSIZE` macro. It is
-//!    exported to the crate as the environment variable
-//!    `SELECTLOOP_FD_SETSIZE`; `src/sys/select.rs` parses it at compile time
-//!    and a unit test checks it against `libc::FD_SETSIZE`. When no C compiler
-//!    is found, the `libc` crate's value is used (reported with a build
-//!    warning-free note in `SELECTLOOP_FD_SETSIZE_SOURCE`).
-//! 2. **`cfg(selectloop_has_poll)`**: set on targets whose poll(2) can be
-//!    used for the `use_poll` switch (every Unix we support). Where it is not
-//!    set, `use_poll` falls back to select(2), as asyncore does when
-//!    `select.poll` is missing.
-//! 3. **`cfg(selectloop_msg_nosignal)`**: set where `send(2)` takes
+//! Only what truly differs between the platforms the crate supports, and
+//! matters to it, is probed; each probe *compiles* (never links or runs, so
+//! cross builds work) a small C file with the target's C compiler. With no
+//! C compiler, the target's OS decides.
+//!
+//! 1. **`cfg(selectloop_msg_nosignal)`**: set where `send(2)` takes
 //!    `MSG_NOSIGNAL` (Linux, Android, the BSDs). Elsewhere (Apple targets) the
 //!    socket gets `SO_NOSIGPIPE` instead, so a write to a closed peer never
 //!    raises SIGPIPE.
-//! 4. **`cfg(selectloop_has_eventfd)`**: set where `eventfd(2)` exists. The
+//! 2. **`cfg(selectloop_has_eventfd)`**: set where `eventfd(2)` exists. The
 //!    probe *compiles* (never runs, so cross builds work) a C file that
 //!    includes `<sys/eventfd.h>` and calls `eventfd(0, EFD_CLOEXEC |
 //!    EFD_NONBLOCK)`; the cfg is set only if that compiles and `nix` offers
@@ -27,7 +19,7 @@
 //!    primitive of the daemon sources (`src/sys/wake.rs`: signals, `Waker`,
 //!    message channels) is then one eventfd instead of a pipe pair. With no
 //!    C compiler, the target's OS decides.
-//! 5. **`cfg(selectloop_has_pipe2)`**: set where `pipe2(2)` exists (same
+//! 3. **`cfg(selectloop_has_pipe2)`**: set where `pipe2(2)` exists (same
 //!    kind of compile probe, with implicit declarations an error), so the
 //!    pipe fallback gets its two fds close-on-exec and non-blocking in one
 //!    call; elsewhere `pipe(2)` and two `fcntl(2)` calls.
@@ -42,28 +34,28 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CC");
-    println!("cargo::rustc-check-cfg=cfg(selectloop_has_poll)");
     println!("cargo::rustc-check-cfg=cfg(selectloop_msg_nosignal)");
     println!("cargo::rustc-check-cfg=cfg(selectloop_has_eventfd)");
     println!("cargo::rustc-check-cfg=cfg(selectloop_has_pipe2)");
 
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let family = env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default();
-
-    if family.split(',').any(|f| f == "unix") {
-        println!("cargo:rustc-cfg=selectloop_has_poll");
-    }
-    let nosignal = matches!(
-        os.as_str(),
-        "linux"
-            | "android"
-            | "freebsd"
-            | "netbsd"
-            | "openbsd"
-            | "dragonfly"
-            | "illumos"
-            | "solaris"
-    );
+    let nosignal = probe_compiles(
+        "msg_nosignal_probe",
+        "#include <sys/socket.h>\nint selectloop_probe(void) { return MSG_NOSIGNAL; }\n",
+    )
+    .unwrap_or_else(|| {
+        matches!(
+            os.as_str(),
+            "linux"
+                | "android"
+                | "freebsd"
+                | "netbsd"
+                | "openbsd"
+                | "dragonfly"
+                | "illumos"
+                | "solaris"
+        )
+    });
     if nosignal {
         println!("cargo:rustc-cfg=selectloop_msg_nosignal");
     }
@@ -100,14 +92,6 @@ fn main() {
     if pipe2 && nix_has_pipe2 && !portable_only {
         println!("cargo:rustc-cfg=selectloop_has_pipe2");
     }
-
-    let (value, source) = match probe_fd_setsize() {
-        Some(v) => (v, "C preprocessor"),
-        None => (0, "libc crate"),
-    };
-    // 0 tells src/sys/select.rs to use libc::FD_SETSIZE.
-    println!("cargo:rustc-env=SELECTLOOP_FD_SETSIZE={value}");
-    println!("cargo:rustc-env=SELECTLOOP_FD_SETSIZE_SOURCE={source}");
 }
 
 /// The target C compiler (`CC_<target>`, `CC`, or `cc`).
@@ -136,43 +120,4 @@ fn probe_compiles(name: &str, code: &str) -> Option<bool> {
         .output()
         .ok()?;
     Some(output.status.success())
-}
-
-/// Runs `$CC -E` on a two-line C file and reads the expansion of FD_SETSIZE.
-fn probe_fd_setsize() -> Option<usize> {
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR")?);
-    let src = out_dir.join("fd_setsize_probe.c");
-    std::fs::write(
-        &src,
-        "#include <sys/select.h>\nselectloop_fd_setsize = FD_SETSIZE;\n",
-    )
-    .ok()?;
-    let output = Command::new(c_compiler())
-        .arg("-E")
-        .arg(&src)
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains("selectloop_fd_setsize"))?;
-    let expr = line.split('=').nth(1)?.trim().trim_end_matches(';').trim();
-    eval_simple(expr)
-}
-
-/// Evaluates the forms FD_SETSIZE expands to in real C libraries: a number,
-/// possibly in parentheses, possibly a product (`(8 * sizeof ...)` is not
-/// seen in practice; glibc gives `1024`, musl `1024`, the BSDs `1024U`).
-fn eval_simple(expr: &str) -> Option<usize> {
-    let e = expr
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .trim();
-    let e = e.trim_end_matches(['U', 'u', 'L', 'l']);
-    e.parse().ok()
 }
