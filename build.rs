@@ -39,23 +39,22 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(selectloop_has_pipe2)");
 
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let os_has_nosignal = matches!(
+        os.as_str(),
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
+    );
     let nosignal = probe_compiles(
         "msg_nosignal_probe",
         "#include <sys/socket.h>\nint selectloop_probe(void) { return MSG_NOSIGNAL; }\n",
     )
-    .unwrap_or_else(|| {
-        matches!(
-            os.as_str(),
-            "linux"
-                | "android"
-                | "freebsd"
-                | "netbsd"
-                | "openbsd"
-                | "dragonfly"
-                | "illumos"
-                | "solaris"
-        )
-    });
+    .unwrap_or(os_has_nosignal);
     if nosignal {
         println!("cargo:rustc-cfg=selectloop_msg_nosignal");
     }
