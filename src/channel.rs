@@ -45,8 +45,8 @@ pub(crate) trait Channel: 'static {
     fn dispatcher_mut(&mut self) -> &mut Dispatcher;
     /// When to ask `readable`/`writable`.
     fn predicates(&self) -> Predicates;
-    fn readable(&mut self) -> bool;
-    fn writable(&mut self) -> bool;
+    /// `readable()` and `writable()`, asked together (one call).
+    fn wishes(&mut self) -> (bool, bool);
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
@@ -69,20 +69,21 @@ pub(crate) struct Entry<D, H> {
 }
 
 impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
+    #[inline]
     fn dispatcher(&self) -> &Dispatcher {
         self.ch.dispatcher()
     }
+    #[inline]
     fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         self.ch.dispatcher_mut()
     }
     fn predicates(&self) -> Predicates {
         H::PREDICATES
     }
-    fn readable(&mut self) -> bool {
-        self.handler.readable(&self.ch)
-    }
-    fn writable(&mut self) -> bool {
-        self.handler.writable(&self.ch)
+    #[inline]
+    fn wishes(&mut self) -> (bool, bool) {
+        let read = self.handler.readable(&self.ch);
+        (read, self.handler.writable(&self.ch))
     }
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_accept(&mut self.ch, cx)

@@ -71,14 +71,32 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # Three layers
+//! # The layers
+//!
+//! ```text
+//!  layer 4  channel types   dispatcher_with_send, async_chat/, file_dispatcher, timer, sources/
+//!              │            (buffered output, terminators, timers, signals, wake-ups, children)
+//!  layer 3  the loop        event_loop/: Loop, the one iteration (mod.rs), the event rules
+//!              │            (rules.rs: where a POLLHUP goes), Context, the timer queue
+//!  layer 2  map, backends   map.rs: the slab, typed handles, a change log
+//!              │            backend/: select.rs, poll.rs, epoll.rs behind one interface
+//!  layer 1  syscalls        sys/: select, poll, epoll, timeouts, signals, wake fds (all the unsafe)
+//! ```
+//!
+//! Each layer uses only the ones below it, with one shared vocabulary that
+//! every layer speaks: [`Dispatcher`] (the socket half of a channel),
+//! [`Handler`] (its events) and the loop's [`Context`], which handlers
+//! receive. Each layer is usable alone: the raw servers use `sys` only; a
+//! [`Map`] and a [`Loop`] run plain [`Dispatcher`]s.
 //!
 //! | layer | module | asyncore | in the course |
 //! |---|---|---|---|
-//! | syscall wrappers | [`sys`]: [`sys::select`], [`sys::poll`], [`sys::FdSet`], [`sys::PollFd`] | `select.select`, `select.poll` | [1](guide::select_and_poll), [2](guide::raw_servers) |
-//! | map and loop | [`Map`] + [`Handle`], [`Loop`] + [`Backend`], [`Context`], [`Timer`] | `socket_map`, `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
-//! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
+//! | syscall wrappers | [`sys`]: [`sys::select`], [`sys::poll`], [`sys::Epoll`], [`sys::FdSet`], [`sys::PollFd`] | `select.select`, `select.poll`, `select.epoll` | [1](guide::select_and_poll), [2](guide::raw_servers) |
+//! | map and backends | [`Map`] + [`Handle`], [`Backend`] | `socket_map` | [1](guide::select_and_poll) |
+//! | the loop | [`Loop`], [`Context`], [`Stop`] | `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
+//! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`], [`Timer`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
 //! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] | `asynchat.async_chat`, `simple_producer` | [8](guide::chat_server) |
+//! | daemon sources | [`sources`]: [`sources::Signals`] + [`sources::SignalHandler`], [`sources::Wakeup`] + [`sources::Waker`], [`sources::MessageChannel`] + [`sources::Sender`], [`sources::ChildProcess`] + [`sources::ChildHandler`] | (none) | |
 //!
 //! # Watching the loop
 //!
@@ -132,6 +150,10 @@
 //! | `asynchat.find_prefix_at_end` | [`find_prefix_at_end`] |
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
+//! | (none in asyncore: `signal.signal` + a self-pipe by hand) | [`sources::Signals`] + [`sources::SignalHandler`] (`handle_signal`) |
+//! | (none in asyncore: a pipe written from another thread) | [`sources::Wakeup`] + [`sources::Waker`] (`handle_wake`) |
+//! | (none in asyncore: a `queue.Queue` and a wake-up pipe) | [`sources::message_channel`]: [`sources::Sender`] + [`sources::MessageChannel`] (`handle_message`) |
+//! | (none in asyncore: `subprocess` pipes in `file_dispatcher`s, `os.waitpid`) | [`sources::ChildProcess::spawn`] + [`sources::ChildHandler`] (`handle_output`, `handle_eof`, `handle_exit`) |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -153,6 +175,7 @@ mod file_dispatcher;
 pub mod guide;
 mod handler;
 mod producer;
+pub mod sources;
 mod timer;
 
 pub use async_chat::{

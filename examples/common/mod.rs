@@ -105,30 +105,34 @@ pub fn fail(what: impl Display) -> ! {
     std::process::exit(1)
 }
 
-/// The channel that ends the loop on SIGINT/SIGTERM.
+/// The handler that ends the loop on SIGINT/SIGTERM.
 ///
-/// A signal handler may do almost nothing, so the classic trick is a
-/// *self-pipe*: the handler (installed by `signal_hook`) writes one byte to a
-/// socket pair, and the other end sits in the map like any channel. The
-/// signal thus becomes an ordinary read event, and the handler below stops
-/// the loop from inside it, which is asyncore's `raise ExitNow`.
+/// A signal handler may do almost nothing, and a flag it sets cannot wake a
+/// loop sleeping in select(2)/poll(2) (the wrappers retry `EINTR`). The
+/// crate's [`Signals`](selectloop::sources::Signals) source is the
+/// *self-pipe* done once: its OS-level handler writes to an eventfd (or a
+/// pipe) that sits in the map like any channel, so the signal becomes an
+/// ordinary read event, and this handler stops the loop from inside it,
+/// which is asyncore's `raise ExitNow`.
 struct StopOnSignal;
 
-impl selectloop::Handler for StopOnSignal {
-    fn writable(&mut self, _ch: &selectloop::Dispatcher) -> bool {
-        false
-    }
-    fn handle_read(
+impl selectloop::sources::SignalHandler for StopOnSignal {
+    fn handle_signal(
         &mut self,
-        ch: &mut selectloop::Dispatcher,
+        signal: i32,
         cx: &mut selectloop::Context<'_>,
     ) -> std::io::Result<()> {
-        let mut byte = [0u8; 16];
-        let _ = ch.recv(&mut byte)?;
-        log::info!("signal received, shutting down");
+        log::info!("signal {signal} received, shutting down");
         cx.exit();
         Ok(())
     }
+}
+
+/// The SIGINT/SIGTERM source; exits with a one-line error if the handlers
+/// cannot be installed.
+pub fn stop_signals() -> selectloop::sources::Signals {
+    selectloop::sources::Signals::new(&[libc::SIGINT, libc::SIGTERM])
+        .unwrap_or_else(|e| fail(format_args!("cannot install signal handlers: {e}")))
 }
 
 /// A new map with a channel that stops the loop (exit status 0) when the
@@ -137,12 +141,7 @@ impl selectloop::Handler for StopOnSignal {
 /// `listening on` is out, a SIGTERM must find its handler in place.
 pub fn map_ending_on_signals() -> selectloop::Map {
     let mut map = selectloop::Map::new();
-    match signal_pipe().and_then(selectloop::Dispatcher::from_socket) {
-        Ok(reader) => {
-            map.add(reader, StopOnSignal);
-        }
-        Err(e) => fail(format_args!("cannot install signal handlers: {e}")),
-    }
+    map.add(stop_signals(), StopOnSignal);
     map
 }
 
@@ -183,16 +182,22 @@ pub fn say(line: impl Display) {
     let _ = out.flush();
 }
 
-/// The read end of a *self-pipe*: SIGINT and SIGTERM each write a byte to
-/// it, so a signal shows up as "this fd is readable" in the very
-/// select(2)/poll(2) call the server already makes. Non-blocking. The raw
-/// servers watch it by hand; [`map_ending_on_signals`] puts it in the map.
-pub fn signal_pipe() -> std::io::Result<std::os::unix::net::UnixStream> {
-    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
-    reader.set_nonblocking(true)?;
-    writer.set_nonblocking(true)?;
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+/// SIGINT and SIGTERM for a loop written by hand (the raw servers): the
+/// [`Signals`](selectloop::sources::Signals) source's fd is readable once
+/// either arrived, so a signal shows up in the very select(2)/poll(2) call
+/// the server already makes.
+pub struct StopSignals(selectloop::sources::Signals);
+
+impl StopSignals {
+    /// Installs the handlers; exits with a one-line error if it cannot.
+    pub fn new() -> StopSignals {
+        StopSignals(stop_signals())
     }
-    Ok(reader)
+}
+
+impl std::os::fd::AsRawFd for StopSignals {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        // The source is never closed while the server runs.
+        self.0.fileno().unwrap_or(-1)
+    }
 }

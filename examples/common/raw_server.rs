@@ -7,7 +7,6 @@ use std::fmt::Display;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// How long the listener sits out after `accept` ran out of fds.
@@ -20,12 +19,11 @@ pub struct Listener {
 }
 
 /// `s = socket.socket(); s.bind(...); s.listen(5)`, non-blocking, plus the
-/// signal self-pipe. Prints `listening on`; exits with a one-line error if
-/// any of it fails. Signals come first: once `listening on` is out, a
+/// SIGINT/SIGTERM source (the crate's self-pipe). Prints `listening on`;
+/// exits with a one-line error if any of it fails. Signals come first: once `listening on` is out, a
 /// SIGTERM must find its handler in place.
-pub fn listen(bind: SocketAddr, trace: &Trace) -> (Listener, UnixStream) {
-    let signals = super::signal_pipe()
-        .unwrap_or_else(|e| super::fail(format_args!("cannot install signal handlers: {e}")));
+pub fn listen(bind: SocketAddr, trace: &Trace) -> (Listener, super::StopSignals) {
+    let signals = super::StopSignals::new();
     let sock = TcpListener::bind(bind)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .unwrap_or_else(|e| super::fail(format_args!("cannot listen on {bind}: {e}")));

@@ -341,6 +341,9 @@ struct Reg {
     interest: Interest,
     /// Its position in `Core::asking`, or `ABSENT`.
     asking_at: u32,
+    /// Its handler's predicates are asked every iteration
+    /// ([`Predicates::EveryIteration`]).
+    always_asks: bool,
 }
 
 const VACANT: Reg = Reg {
@@ -348,6 +351,7 @@ const VACANT: Reg = Reg {
     fd: -1,
     interest: Interest::NONE,
     asking_at: ABSENT,
+    always_asks: false,
 };
 
 /// The backend-independent state of a loop.
@@ -450,7 +454,10 @@ impl Core {
                         return true;
                     }
                     let alive = dispatch(map, exit, token, fd, Event::Ready(ready));
-                    if alive && reg.asking_at == ABSENT {
+                    if alive && reg.asking_at == ABSENT && wishes_changed(map, token, reg) {
+                        // Asked again (and the backend told) at the next
+                        // iteration, not now: the backend's arrays are
+                        // being read.
                         map.touch(token);
                     }
                     !*exit
@@ -523,6 +530,7 @@ impl Core {
                     }
                     self.regs[t.index()] = Reg {
                         token: Some(t),
+                        always_asks: ch.predicates() == Predicates::EveryIteration,
                         ..VACANT
                     };
                     let left = self.evaluate(sel, map, t, now);
@@ -582,6 +590,7 @@ impl Core {
     /// write, a connecting socket always does, a listener paused on EMFILE
     /// does not ask to read) and tells the backend if that changed.
     /// Returns how long an EMFILE pause has left.
+    #[inline]
     fn evaluate<S: Selector>(
         &mut self,
         sel: &mut S,
@@ -593,6 +602,7 @@ impl Core {
         let Some(ch) = map.entry_mut(t) else {
             return None; // running, or gone
         };
+        let (read, write) = ch.wishes();
         let d = ch.dispatcher_mut();
         self.timers.sync(t, &mut d.deadline);
         let Some(fd) = d.fileno() else {
@@ -610,52 +620,65 @@ impl Core {
             }
             return None;
         };
-        let mut read = ch.readable();
-        let write = ch.writable();
-        let asks_always = ch.predicates() == Predicates::EveryIteration;
-        let d = ch.dispatcher_mut();
-        let write = (write || d.connecting()) && !d.accepting();
+        let (accepting, connecting) = (d.accepting(), d.connecting());
+        let mut read = read;
+        let write = (write || connecting) && !accepting;
         let mut pause_left = None;
-        if read && d.accepting() && d.is_accept_paused() {
+        if read && accepting && d.is_accept_paused() {
             let now = *now.get_or_insert_with(Instant::now);
             if d.accept_paused(now, removals) {
                 read = false;
                 pause_left = d.accept_pause_left(now);
             }
         }
-        let asking = asks_always || d.accepting() || d.connecting();
         let new = Interest { read, write };
         let reg = self.regs[t.index()];
         if new != reg.interest || fd != reg.fd {
-            let old = if fd == reg.fd {
-                reg.interest
-            } else {
-                if reg.fd >= 0 {
-                    sel.deregister(t, reg.fd, reg.interest);
-                }
-                Interest::NONE
-            };
-            match sel.set_interest(t, fd, old, new) {
-                Ok(()) => {
-                    self.regs[t.index()].interest = new;
-                    self.regs[t.index()].fd = fd;
-                }
-                Err(err) => {
-                    self.regs[t.index()].interest = Interest::NONE;
-                    self.regs[t.index()].fd = fd;
-                    let event = match err {
-                        RegisterError::FdTooLarge(e) => Event::FdTooLarge(e),
-                        RegisterError::Closed(cause) => Event::FdClosed(cause),
-                        RegisterError::Other(e) => Event::RegisterFailed(e),
-                    };
-                    dispatch(map, &mut self.exit, t, fd, event);
-                }
-            }
+            self.change_interest(sel, map, t, fd, reg, new);
         }
-        if self.is_registered(t) {
+        let asking = reg.always_asks || accepting || connecting;
+        if asking != (reg.asking_at != ABSENT) && self.is_registered(t) {
             self.set_asking(t, asking);
         }
         pause_left
+    }
+
+    /// Tells the backend that channel `t` (registered as `reg`) now wants
+    /// `new` on `fd`; a refusal goes to the channel's handlers.
+    #[cold]
+    fn change_interest<S: Selector>(
+        &mut self,
+        sel: &mut S,
+        map: &mut Map,
+        t: Token,
+        fd: RawFd,
+        reg: Reg,
+        new: Interest,
+    ) {
+        let old = if fd == reg.fd {
+            reg.interest
+        } else {
+            if reg.fd >= 0 {
+                sel.deregister(t, reg.fd, reg.interest);
+            }
+            Interest::NONE
+        };
+        match sel.set_interest(t, fd, old, new) {
+            Ok(()) => {
+                self.regs[t.index()].interest = new;
+                self.regs[t.index()].fd = fd;
+            }
+            Err(err) => {
+                self.regs[t.index()].interest = Interest::NONE;
+                self.regs[t.index()].fd = fd;
+                let event = match err {
+                    RegisterError::FdTooLarge(e) => Event::FdTooLarge(e),
+                    RegisterError::Closed(cause) => Event::FdClosed(cause),
+                    RegisterError::Other(e) => Event::RegisterFailed(e),
+                };
+                dispatch(map, &mut self.exit, t, fd, event);
+            }
+        }
     }
 
     /// Delivers `handle_timeout` to every channel whose deadline has
@@ -737,6 +760,31 @@ impl Core {
             }
         }
     }
+}
+
+/// Whether a channel that takes the fast path ([`Predicates::AfterOwnEvents`])
+/// wants something other than what it is registered for after its own
+/// event: other wishes, another fd, a deadline the timer queue has not
+/// seen, or a state (listening, connecting) that makes it asked every
+/// iteration. Cheaper than asking through the change log every time.
+#[inline]
+fn wishes_changed(map: &mut Map, token: Token, reg: Reg) -> bool {
+    let Some(ch) = map.entry_mut(token) else {
+        return false;
+    };
+    let (read, write) = ch.wishes();
+    let d = ch.dispatcher();
+    let interest = Interest {
+        read,
+        write: (write || d.connecting()) && !d.accepting(),
+    };
+    interest != reg.interest
+        || d.fileno() != Some(reg.fd)
+        || d.accepting()
+        || d.connecting()
+        || d.deadline
+            .due
+            .is_some_and(|due| d.deadline.queued.map_or(true, |q| due < q))
 }
 
 /// The nearer of two waits (`None`: forever).

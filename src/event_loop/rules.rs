@@ -84,7 +84,7 @@ pub(crate) fn dispatch(
         // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
         log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
-        map.put_back(token, ch);
+        map.put_back(token, ch, true);
         return false;
     }
     let removals = map.removals();
@@ -94,9 +94,10 @@ pub(crate) fn dispatch(
     }
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
-    ch.dispatcher_mut().stamp_accept_pause(removals);
-    let closed_itself = ch.dispatcher().is_closed();
-    let alive = map.put_back(token, ch);
+    let d = ch.dispatcher_mut();
+    d.stamp_accept_pause(removals);
+    let closed_itself = d.is_closed();
+    let alive = map.put_back(token, ch, closed_itself);
     if closed_itself && fd >= 0 {
         log::trace!("fd {fd}: closed, removed from the map");
     }

@@ -24,8 +24,10 @@
 mod epoll;
 mod poll;
 mod select;
+pub(crate) mod signal;
 mod sigpipe;
 mod timeout;
+pub(crate) mod wake;
 
 #[cfg(target_os = "linux")]
 pub use epoll::{Epoll, EpollEvent};

@@ -382,6 +382,70 @@ impl Server {
     }
 }
 
+// ---- Helpers for in-process tests of the library (appended) ----
+
+/// The loop backends, for tests that run the library in this process: each
+/// body runs once with each (name, loop): every backend the platform has.
+pub fn loop_backends() -> Vec<(&'static str, selectloop::Loop)> {
+    selectloop::Backend::ALL
+        .into_iter()
+        .filter(|b| b.is_available())
+        .map(|b| (b.name(), selectloop::Loop::new().backend(b)))
+        .collect()
+}
+
+/// Ends the whole test process (exit status 101, a message on stderr) if
+/// it is not dropped within [`PATIENCE`]: a loop blocked in
+/// `timeout(None)` that nothing wakes makes the test fail instead of hang.
+pub struct Watchdog {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    pub fn new(what: &str) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        let what = what.to_string();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(PATIENCE) {
+                eprintln!("watchdog: {what} still blocked after {PATIENCE:?}");
+                std::process::exit(101);
+            }
+        });
+        Watchdog { done: Some(tx) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The signals this process catches and ignores (`SigCgt`, `SigIgn` of
+/// `/proc/self/status`), as bit masks (bit `n - 1` for signal `n`).
+pub fn signal_masks() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let mask = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect("signal mask line")
+    };
+    (mask("SigCgt:"), mask("SigIgn:"))
+}
+
+/// Whether process `pid` is gone or a zombie: `None` if it is gone,
+/// `Some(state)` with its state letter (`Z` for a zombie) otherwise.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ...": the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
 // ---- Helpers for the exercise checkers (tests/exercises.rs) ----
 
 /// The binary an exercise checker runs: the student's, if the environment
