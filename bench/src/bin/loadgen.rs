@@ -13,7 +13,11 @@
 //!
 //! `--idle N` opens N more connections that do their warm-up round trip
 //! (so the server has accepted them) and then stay silent beside the
-//! active ones; an idle connection the server closes is an error.
+//! active ones; an idle connection the server closes is an error. The
+//! active connections are spread evenly among the idle ones in connect (and
+//! so accept) order, the last active one connected last: a server that
+//! finds its ready connections by walking its fds in order cannot stop early
+//! at the front.
 //!
 //! Every connection first does one round trip of warm-up (so connects, the
 //! server's accepts and thread spawns are not measured). With `--wait-go`
@@ -141,9 +145,12 @@ fn run(args: &Args) -> io::Result<()> {
     let (quit_tx, quit_rx) = std::sync::mpsc::channel::<()>();
     let quit_rx = Arc::new(std::sync::Mutex::new(quit_rx));
     let mut handles = Vec::new();
+    let order = connect_order(args.conns, args.idle);
     for t in 0..threads {
         // ids 0..conns are the active connections, conns..conns+idle the idle ones
-        let ids: Vec<u64> = (0..(args.conns + args.idle) as u64)
+        let ids: Vec<u64> = order
+            .iter()
+            .copied()
             .filter(|i| (*i as usize) % threads == t)
             .collect();
         let (args, warm, go, done_tx, quit_rx) = (
@@ -233,6 +240,49 @@ fn run(args: &Args) -> io::Result<()> {
         let _ = h.join();
     }
     Ok(())
+}
+
+/// Connection ids in connect order: the `idle` ids (`active..active+idle`)
+/// with the `active` ids (`0..active`) spread evenly among them, the last
+/// active id last.
+fn connect_order(active: usize, idle: usize) -> Vec<u64> {
+    let total = active + idle;
+    let mut order = Vec::with_capacity(total);
+    let mut next_idle = active as u64;
+    for a in 0..active {
+        // active connection a goes to position (a + 1) * total / active - 1
+        let at = (a + 1) * total / active - 1;
+        while order.len() < at {
+            order.push(next_idle);
+            next_idle += 1;
+        }
+        order.push(a as u64);
+    }
+    while (next_idle as usize) < total {
+        order.push(next_idle);
+        next_idle += 1;
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_order;
+
+    #[test]
+    fn active_connections_are_spread_among_the_idle_ones_the_last_at_the_end() {
+        assert_eq!(connect_order(3, 0), vec![0, 1, 2]);
+        let order = connect_order(10, 5000);
+        assert_eq!(order.len(), 5010);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..5010).collect::<Vec<u64>>());
+        let at: Vec<usize> = (0..10u64)
+            .map(|a| order.iter().position(|&i| i == a).unwrap())
+            .collect();
+        assert_eq!(at, (1..=10).map(|k| k * 501 - 1).collect::<Vec<_>>());
+        assert_eq!(connect_order(2, 1), vec![0, 2, 1]);
+    }
 }
 
 /// Connects, warms up, waits for `go`, measures. Any failure ends the
