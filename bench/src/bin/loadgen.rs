@@ -265,26 +265,6 @@ fn connect_order(active: usize, idle: usize) -> Vec<u64> {
     order
 }
 
-#[cfg(test)]
-mod tests {
-    use super::connect_order;
-
-    #[test]
-    fn active_connections_are_spread_among_the_idle_ones_the_last_at_the_end() {
-        assert_eq!(connect_order(3, 0), vec![0, 1, 2]);
-        let order = connect_order(10, 5000);
-        assert_eq!(order.len(), 5010);
-        let mut sorted = order.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..5010).collect::<Vec<u64>>());
-        let at: Vec<usize> = (0..10u64)
-            .map(|a| order.iter().position(|&i| i == a).unwrap())
-            .collect();
-        assert_eq!(at, (1..=10).map(|k| k * 501 - 1).collect::<Vec<_>>());
-        assert_eq!(connect_order(2, 1), vec![0, 2, 1]);
-    }
-}
-
 /// Connects, warms up, waits for `go`, measures. Any failure ends the
 /// process (a half-measured run is worth nothing).
 fn worker(
@@ -618,5 +598,25 @@ fn bulk_step(
         if !progress {
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_order;
+
+    #[test]
+    fn active_connections_are_spread_among_the_idle_ones_the_last_at_the_end() {
+        assert_eq!(connect_order(3, 0), vec![0, 1, 2]);
+        let order = connect_order(10, 5000);
+        assert_eq!(order.len(), 5010);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..5010).collect::<Vec<u64>>());
+        let at: Vec<usize> = (0..10u64)
+            .map(|a| order.iter().position(|&i| i == a).unwrap())
+            .collect();
+        assert_eq!(at, (1..=10).map(|k| k * 501 - 1).collect::<Vec<_>>());
+        assert_eq!(connect_order(2, 1), vec![0, 2, 1]);
     }
 }
