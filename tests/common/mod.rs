@@ -51,6 +51,10 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// long on an idle map, long enough not to spin.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// The wait of one iteration that a test expects to find something ready
+/// (`count(1)` once, then a check): a bound, never reached by a correct run.
+pub const ITERATION_PATIENCE: Duration = Duration::from_secs(5);
+
 /// The wait of one iteration of a [`bounded`] loop.
 pub const BOUNDED_WAIT: Duration = Duration::from_millis(100);
 
