@@ -15,8 +15,8 @@ mod common;
 
 use common::logs::{self, assert_logged, my_records};
 use common::{
-    assert_no_errors, has, hook, keep_accepted, new_log, on_accepted, Env, Fam, Recorder, PATIENCE,
-    TICK,
+    assert_no_errors, fd_is_open, has, hook, keep_accepted, new_log, on_accepted, Env, Fam,
+    Recorder, PATIENCE, TICK,
 };
 use selectloop::{
     Context, Dispatcher, DispatcherWithSend, Domain, FileWrapper, Handler, Loop, Map, SockAddr,
@@ -24,7 +24,7 @@ use selectloop::{
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::thread;
@@ -828,16 +828,6 @@ fn temp_file(tag: &str) -> PathBuf {
     let path = common::temp_path(&format!("asyncore-{tag}"));
     std::fs::write(&path, CONTENT).unwrap();
     path
-}
-
-fn fd_is_open(fd: RawFd) -> bool {
-    nix::fcntl::fcntl(
-        // SAFETY: only used for F_GETFD, which reads the flags of whatever
-        // is (or is not) open at this number.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        nix::fcntl::FcntlArg::F_GETFD,
-    )
-    .is_ok()
 }
 
 #[test]

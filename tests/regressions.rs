@@ -13,7 +13,7 @@
 // loop are shared (tests/common).
 mod common;
 
-use common::{events, hook, lp, new_log, Recorder, LOOP_BACKENDS, PATIENCE};
+use common::{events, fd_is_open, hook, lp, new_log, Recorder, LOOP_BACKENDS, PATIENCE};
 use selectloop::sys::{self, FdSet, FdSetSizeError, PollFd, PollFlags, FD_SETSIZE};
 use selectloop::{
     Backend, Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token,
@@ -33,13 +33,6 @@ fn dup_at_least(fd: impl AsFd, base: RawFd) -> OwnedFd {
     let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(base)).unwrap();
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(raw) }
-}
-
-fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
-    // is not) open at this number and touches nothing else.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
 }
 
 /// A connected Unix stream pair, the first end moved to an fd at or above

@@ -81,6 +81,14 @@ pub fn bounded(backend: selectloop::Backend) -> selectloop::Loop {
         .count(BOUNDED_ITERATIONS)
 }
 
+/// Whether a file descriptor is open at number `fd` now (whatever it is).
+pub fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
+    // is not) open at this number and touches nothing else.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
 /// A path in the temporary directory no other test (of any binary running
 /// now) uses: `selectloop-test-<pid>-<tag>-<n>`. Nothing is created.
 pub fn temp_path(tag: &str) -> PathBuf {
