@@ -134,6 +134,7 @@ impl Env {
 
     /// asyncore's `loop_waiting_for_flag`: iterates until `done`, failing
     /// after [`PATIENCE`] or if the map empties first.
+    #[track_caller]
     pub fn run_until(&self, map: &mut Map, mut done: impl FnMut(&mut Map) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(map) {

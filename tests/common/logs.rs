@@ -74,6 +74,7 @@ fn mine(keep: impl Fn(&Captured) -> bool) -> Vec<String> {
 
 /// Asserts this thread logged, at `level`, a message containing `needle`;
 /// `what` names the case in the failure message.
+#[track_caller]
 pub fn assert_logged(level: log::Level, needle: &str, what: &dyn std::fmt::Display) {
     let recs = my_records(level);
     assert!(

@@ -59,6 +59,7 @@ pub fn has(log: &Log, what: &str) -> bool {
 }
 
 /// Asserts `log` has no `"error:..."` event; `what` names the case.
+#[track_caller]
 pub fn assert_no_errors(log: &Log, what: &dyn std::fmt::Display) {
     let log = log.borrow();
     assert!(
