@@ -1,5 +1,8 @@
 //! One test body, every backend: the loop-level twin of [`super::BACKENDS`]
-//! (the examples' flags). Adding a backend is one line here.
+//! (the examples' flags). Adding a backend is one line in `every_backend!`
+//! and three in `every_backend_and_family!` (one per family). A body that
+//! must run its backends one after the other (fixed fd numbers, a lowered
+//! fd limit) loops over [`super::LOOP_BACKENDS`] instead.
 
 /// For each body `fn name(lp: Loop)`, generates one `#[test]` per backend,
 /// each handing the body a [`selectloop::Loop`] already set to that backend
