@@ -1,11 +1,32 @@
-//! Helpers shared by the integration tests that run the example binaries as
-//! processes: find the binary, start a server and read its `listening on`
-//! line, and make sure every process is killed when the test ends (pass or
-//! panic).
+//! Helpers shared by every integration test (the way mio's `tests/util`
+//! is), so no test file keeps a private copy:
+//!
+//! - the timeouts ([`PATIENCE`], [`TICK`], [`BOUNDED_WAIT`] and
+//!   [`BOUNDED_ITERATIONS`]) and the loops built from them ([`lp`],
+//!   [`bounded`]);
+//! - the backend lists: [`BACKENDS`] (the examples' flags) and
+//!   [`LOOP_BACKENDS`] (the library's), and the macros that run one body on
+//!   each backend (`every_backend!`) or on each backend × address family
+//!   (`every_backend_and_family!`, with [`Env`]), in [`backends`];
+//! - one recording handler, [`Recorder`] (in [`recorder`]), and its log;
+//! - a per-thread capture of the `log` facade ([`logs`]);
+//! - for the example tests: find the binary, start a server and read its
+//!   `listening on` line, and make sure every process is killed when the
+//!   test ends (pass or panic).
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(unused_imports)] // re-exports, used by some test binaries only
 
 #[macro_use]
 pub mod backends;
+pub mod families;
+pub mod logs;
+pub mod recorder;
+
+pub use families::{Env, Fam};
+pub use recorder::{
+    assert_no_errors, events, has, hook, keep_accepted, new_log, on_accepted, AcceptedHook,
+    ErrorHook, Hook, Log, Recorder,
+};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -20,9 +41,62 @@ use std::time::{Duration, Instant};
 pub const BACKENDS: [&str; 3] = ["--select", "--poll", "--epoll"];
 
 /// How long a test waits for anything a process should do at once (start,
-/// answer, exit). Generous: CI machines are slow and noisy; a correct
-/// program takes milliseconds.
+/// answer, exit), and for any condition a loop should reach: the deadline
+/// of every "iterate until" in the tests. Generous: CI machines are slow
+/// and noisy; a correct program takes milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The wait of one iteration of a loop that a test steps (`count(1)` at a
+/// time, checking a condition in between): short, so a test never sleeps
+/// long on an idle map, long enough not to spin.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The wait of one iteration that a test expects to find something ready
+/// (`count(1)` once, then a check): a bound, never reached by a correct run.
+pub const ITERATION_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The wait of one iteration of a [`bounded`] loop.
+pub const BOUNDED_WAIT: Duration = Duration::from_millis(100);
+
+/// The iterations of a [`bounded`] loop: far more than any test needs.
+pub const BOUNDED_ITERATIONS: u64 = 2000;
+
+/// Every loop backend, for tests that loop over them in one body (a test
+/// whose backends must not run in parallel, say because it works at fixed
+/// fd numbers): the crate's own list, so a new backend is picked up here.
+pub const LOOP_BACKENDS: [selectloop::Backend; 3] = selectloop::Backend::ALL;
+
+/// A loop on `backend` that waits at most [`TICK`] per iteration (the
+/// caller adds `.count(..)`).
+pub fn lp(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new().timeout(TICK).backend(backend)
+}
+
+/// A loop on `backend` bounded in iterations ([`BOUNDED_ITERATIONS`] of at
+/// most [`BOUNDED_WAIT`]); it also ends as soon as the map is empty.
+pub fn bounded(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new()
+        .backend(backend)
+        .timeout(BOUNDED_WAIT)
+        .count(BOUNDED_ITERATIONS)
+}
+
+/// Whether a file descriptor is open at number `fd` now (whatever it is).
+pub fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
+    // is not) open at this number and touches nothing else.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// A path in the temporary directory no other test (of any binary running
+/// now) uses: `selectloop-test-<pid>-<tag>-<n>`. Nothing is created.
+pub fn temp_path(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("selectloop-test-{}-{tag}-{n}", std::process::id()))
+}
 
 /// The path of example `name`, built by `cargo test` next to the test
 /// binaries (`target/<profile>/examples/<name>`).
