@@ -23,6 +23,12 @@
 //! so that unread input cannot make the kernel reset the connection and
 //! destroy the reply.
 //!
+//! A SIGHUP re-reads the config file: a new `idle_timeout` applies to
+//! connections from then on (new ones, and existing ones from their next
+//! input), its `load` commands run again; a bad file is logged and the old
+//! settings stay. `commands=` in the stats counts every command line
+//! answered (errors included) and every UDP `STATS`.
+//!
 //! Run: `cargo run --example kv_daemon -- --tcp 127.0.0.1:7379 --unix /tmp/kv.sock --udp 127.0.0.1:7379 --idle-timeout 60 [--config kv.conf] [--poll|--epoll] [--trace]`
 
 mod common;

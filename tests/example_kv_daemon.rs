@@ -265,6 +265,16 @@ fn pipelined_commands_keep_their_order_around_a_slow_one() {
             assert_eq!(a.line(), want, "{backend}");
         }
         a.expect_closed();
+
+        // A client that half-closes (`nc -N`) with a SLOW owed still gets it.
+        let s = TcpStream::connect_timeout(&d.server.addr, PATIENCE).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut h = Client::new(s.try_clone().unwrap(), s);
+        h.send("SLOW 300 y\nGET x\n");
+        h.writer.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(h.line(), "VALUE 2", "{backend}: half-closed client");
+        assert_eq!(h.line(), "VALUE 1", "{backend}: half-closed client");
+        h.expect_closed();
         d.terminate();
     }
 }
