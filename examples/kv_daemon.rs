@@ -17,7 +17,9 @@
 //! SIGTERM every reply already owed is delivered (a pending `SLOW` too, if
 //! it comes within the 5 s grace period), then each connection is closed
 //! after its last reply, the Unix socket path is removed, and the process
-//! exits 0. The daemon closes a connection itself (QUIT, idle, shutdown, a
+//! exits 0. The signal channel closes with the shutdown, which restores
+//! the default actions: a second SIGTERM or SIGINT during the grace period
+//! ends the process at once. The daemon closes a connection itself (QUIT, idle, shutdown, a
 //! line too long) with a lingering close: `shutdown(SHUT_WR)` after the
 //! last reply, then input discarded until the client closes (at most 2 s),
 //! so that unread input cannot make the kernel reset the connection and
@@ -40,7 +42,7 @@ use selectloop::sources::{
 };
 use selectloop::{
     AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, Map,
-    SockAddr, Socket, Stop, Timer, Type,
+    Predicates, SockAddr, Socket, Stop, Timer, Type,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -394,6 +396,11 @@ impl Drop for Conn {
 }
 
 impl AsyncChatHandler for Conn {
+    // What `readable`/`writable` answer changes only in this channel's own
+    // events, or when the SLOW answer reaches it through `cx.get_mut`
+    // (after which the loop asks again): the fast path is safe.
+    const PREDICATES: Predicates = Predicates::AfterOwnEvents;
+
     fn collect_incoming_data(&mut self, ch: &mut AsyncChat, data: &[u8]) {
         self.touch(ch);
         if self.state != ConnState::Open {
