@@ -9,7 +9,7 @@
 //! user would look for them (the table at the end maps them all).
 //!
 //! If you do not know asyncore, or select(2) and poll(2), start with
-//! **[the course](guide)**: fourteen short chapters, from "why an event loop"
+//! **[the course](guide)**: fifteen short chapters, from "why an event loop"
 //! and a server written on the bare syscalls, through every example, to the
 //! classic mistakes (each one run and measured) and exercises with checkers.
 //!
@@ -96,7 +96,7 @@
 //! | the loop | [`Loop`], [`Context`], [`Stop`] | `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
 //! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`], [`Timer`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
 //! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] | `asynchat.async_chat`, `simple_producer` | [8](guide::chat_server) |
-//! | daemon sources | [`sources`]: [`sources::Signals`] + [`sources::SignalHandler`], [`sources::Wakeup`] + [`sources::Waker`], [`sources::MessageChannel`] + [`sources::Sender`], [`sources::ChildProcess`] + [`sources::ChildHandler`] | (none) | |
+//! | daemon sources | [`sources`]: [`sources::Signals`] + [`sources::SignalHandler`], [`sources::Wakeup`] + [`sources::Waker`], [`sources::MessageChannel`] + [`sources::Sender`], [`sources::ChildProcess`] + [`sources::ChildHandler`] | (none) | [15](guide::daemon) |
 //!
 //! # Watching the loop
 //!

@@ -609,3 +609,96 @@ impl LineClient {
         }
     }
 }
+
+// ---- Helpers for daemons' logs (tests/example_kv_daemon.rs) ----
+
+/// A process's stderr read line by line on a thread, for tests that wait
+/// for a log line while the process keeps running.
+pub struct LogLines {
+    rx: mpsc::Receiver<String>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Takes stderr and delivers it line by line ([`LogLines`]).
+    pub fn log_lines(&mut self) -> LogLines {
+        let stderr = self.child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl LogLines {
+    /// Waits at most `limit` for a line containing `needle` (lines before
+    /// it are kept in [`seen`](Self::seen)); `None` if none came.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Everything seen so far plus what has arrived, as one text (for
+    /// failure messages).
+    pub fn text(&mut self) -> String {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+/// The pids of the live processes and zombies whose parent is `pid`
+/// (from `/proc/*/stat`), each with its state letter (`Z`: a zombie).
+pub fn children_of(pid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ...": the fields after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next());
+        let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            if ppid == pid {
+                out.push((child, state));
+            }
+        }
+    }
+    out
+}
