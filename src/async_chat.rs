@@ -1020,11 +1020,11 @@ pub trait AsyncChatHandler: Sized + 'static {
         Ok(())
     }
 
-    /// Out-of-band data arrived. Default: log "unhandled incoming priority
-    /// event".
+    /// Out-of-band data arrived. Default: read and drop the urgent byte,
+    /// and log "unhandled incoming priority event" the first time
+    /// ([`Dispatcher::discard_urgent_data`]).
     fn handle_expt(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled incoming priority event", ch.dispatcher());
-        Ok(())
+        ch.default_handle_expt()
     }
 
     /// The peer closed, the connection broke, or a `close_when_done` was

@@ -77,6 +77,15 @@ pub struct Dispatcher {
     close_pending: bool,
     /// Set by `accept` on EMFILE/ENFILE: (when, the map's removal count then).
     accept_paused: Option<(Instant, u64)>,
+    /// The default handlers that have logged their warning on this channel
+    /// (each logs once per channel, never once per iteration).
+    warned: Warned,
+}
+
+/// Which default handlers have warned on a channel already.
+#[derive(Clone, Copy, Default)]
+struct Warned {
+    expt: bool,
 }
 
 impl Dispatcher {
@@ -90,6 +99,7 @@ impl Dispatcher {
             addr: None,
             close_pending: false,
             accept_paused: None,
+            warned: Warned::default(),
         }
     }
 
@@ -445,6 +455,44 @@ impl Dispatcher {
     pub fn recv_oob(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock()?
             .recv_out_of_band(crate::sys::as_uninit_mut(buf))
+    }
+
+    /// What the default [`handle_expt`](crate::Handler::handle_expt) does:
+    /// reads and drops the urgent byte (`MSG_OOB`) that made the socket
+    /// "exceptional", and logs a warning the first time only.
+    ///
+    /// asyncore's default only logs. But with just the urgent byte unread,
+    /// Linux keeps reporting the except set / `POLLPRI` (without `POLLIN`),
+    /// so one byte sent with `MSG_OOB` made every later iteration return at
+    /// once: 100 % CPU and a warning per pass for as long as the peer stayed
+    /// connected. Consuming the byte ends the condition; the warning is
+    /// logged once per channel.
+    pub fn discard_urgent_data(&mut self) -> io::Result<()> {
+        let mut byte = [0u8; 1]; // TCP keeps one urgent byte
+        let result = match &self.io {
+            Io::Socket(s) => s.recv_out_of_band(crate::sys::as_uninit_mut(&mut byte)),
+            Io::File(_) => Ok(0),
+            Io::Closed => return Ok(()),
+        };
+        if !self.warned.expt {
+            self.warned.expt = true;
+            log::warn!(
+                "{:?}: unhandled incoming priority event; urgent data dropped (logged once per channel)",
+                self
+            );
+        }
+        match result {
+            Ok(_) => Ok(()),
+            // Nothing urgent after all (read already, or inline with
+            // SO_OOBINLINE, where `recv` gets it), or would block.
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::EINVAL) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a datagram to `addr` (for `Type::DGRAM` sockets); `Ok(0)` if it

@@ -32,6 +32,12 @@ pub trait DispatcherType: 'static {
         log::warn!("{:?}: unhandled write event", self.dispatcher());
         Ok(())
     }
+    /// What [`Handler::handle_expt`] does unless overridden: drop the urgent
+    /// byte and warn once per channel
+    /// ([`Dispatcher::discard_urgent_data`]).
+    fn default_handle_expt(&mut self) -> io::Result<()> {
+        self.dispatcher_mut().discard_urgent_data()
+    }
     /// Closes the channel (asyncore's `close`).
     fn close(&mut self) {
         self.dispatcher_mut().close()
@@ -146,10 +152,12 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     }
 
     /// Out-of-band data arrived (the except set of select, `POLLPRI` of
-    /// poll). Rare. Default: log "unhandled incoming priority event".
+    /// poll). Rare. Default: read and drop the urgent byte, and log
+    /// "unhandled incoming priority event" the first time
+    /// ([`Dispatcher::discard_urgent_data`]). asyncore only logs, and the
+    /// condition, still there, is reported again on every pass: a spin.
     fn handle_expt(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled incoming priority event", ch.dispatcher());
-        Ok(())
+        ch.default_handle_expt()
     }
 
     /// The peer closed or the connection broke. Default: log "unhandled

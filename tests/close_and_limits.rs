@@ -1,0 +1,82 @@
+//! The dispatcher layer's defaults against hostile or careless peers: no
+//! spin on an urgent byte or an unhandled write, resets told apart from
+//! clean ends, listeners that drain their accept queue, bounded output,
+//! and closes that lose no data. Every test runs on every backend.
+
+mod common;
+
+use common::{iterations_during, loop_backends, tcp_pair};
+use selectloop::{AsyncChat, AsyncChatHandler, Context, Dispatcher, Handler, Map};
+use std::io;
+use std::time::Duration;
+
+/// One iteration's wait when a test counts iterations.
+const TICK: Duration = Duration::from_millis(20);
+/// How long a test counts iterations.
+const SPAN: Duration = Duration::from_millis(200);
+/// More iterations than an idle loop runs in [`SPAN`] (about 10), far fewer
+/// than a spinning one (thousands).
+const IDLE_MAX: u64 = 40;
+
+/// Reads and drops what arrives; every other hook is the default.
+struct Sink;
+
+impl Handler for Sink {
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        ch.recv(&mut buf)?;
+        Ok(())
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+}
+
+#[test]
+fn an_urgent_byte_costs_no_cpu_with_the_default_handle_expt() {
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut map = Map::new();
+        map.add(Dispatcher::from_socket(server).unwrap(), Sink);
+        socket2::SockRef::from(&client)
+            .send_out_of_band(b"!")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+        assert!(
+            n <= IDLE_MAX,
+            "{name}: {n} iterations in {SPAN:?}: the urgent byte makes the loop spin"
+        );
+        assert_eq!(map.len(), 1, "{name}: the connection stays open");
+    }
+}
+
+/// A line protocol that ignores its lines; every other hook is the default.
+struct IgnoreLines;
+
+impl AsyncChatHandler for IgnoreLines {
+    fn found_terminator(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.take_incoming();
+        Ok(())
+    }
+}
+
+#[test]
+fn an_urgent_byte_costs_no_cpu_on_an_async_chat_either() {
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut map = Map::new();
+        let ch = AsyncChat::new(Dispatcher::from_socket(server).unwrap()).with_terminator(b"\n");
+        map.add(ch, IgnoreLines);
+        socket2::SockRef::from(&client)
+            .send_out_of_band(b"!")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+        assert!(
+            n <= IDLE_MAX,
+            "{name}: {n} iterations in {SPAN:?}: the urgent byte makes the loop spin"
+        );
+        assert_eq!(map.len(), 1, "{name}: the connection stays open");
+    }
+}
