@@ -86,6 +86,8 @@ pub struct Dispatcher {
 #[derive(Clone, Copy, Default)]
 struct Warned {
     expt: bool,
+    read: bool,
+    write: bool,
 }
 
 impl Dispatcher {
@@ -493,6 +495,54 @@ impl Dispatcher {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// What the default [`handle_write`](crate::Handler::handle_write) of a
+    /// plain dispatcher does: log "unhandled write event", the first time
+    /// only. From then on [`unhandled_write`](Self::unhandled_write) is
+    /// `true` and the default [`writable`](crate::Handler::writable) is
+    /// `false`: a handler that overrides neither asks for write readiness no
+    /// more.
+    ///
+    /// asyncore's defaults (`writable()` true, `handle_write` only logs)
+    /// made such a dispatcher (a UDP server that overrides only
+    /// `handle_read`) wake at once on every pass: 100 % CPU and a warning
+    /// per pass.
+    pub fn warn_unhandled_write(&mut self) {
+        if !self.warned.write {
+            self.warned.write = true;
+            log::warn!(
+                "{:?}: unhandled write event; no longer asking for write readiness (override writable() and handle_write)",
+                self
+            );
+        }
+    }
+
+    /// Whether the default `handle_write` ran: the default `writable()` is
+    /// `false` from then on.
+    pub fn unhandled_write(&self) -> bool {
+        self.warned.write
+    }
+
+    /// What the default [`handle_read`](crate::Handler::handle_read) does:
+    /// log "unhandled read event", the first time only. From then on
+    /// [`unhandled_read`](Self::unhandled_read) is `true` and the default
+    /// [`readable`](crate::Handler::readable) is `false`, so data that
+    /// nobody reads cannot make the loop spin (asyncore logs on every pass).
+    pub fn warn_unhandled_read(&mut self) {
+        if !self.warned.read {
+            self.warned.read = true;
+            log::warn!(
+                "{:?}: unhandled read event; no longer asking for read readiness (override handle_read)",
+                self
+            );
+        }
+    }
+
+    /// Whether the default `handle_read` ran: the default `readable()` is
+    /// `false` from then on.
+    pub fn unhandled_read(&self) -> bool {
+        self.warned.read
     }
 
     /// Sends a datagram to `addr` (for `Type::DGRAM` sockets); `Ok(0)` if it

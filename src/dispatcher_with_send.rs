@@ -174,7 +174,7 @@ impl DispatcherType for DispatcherWithSend {
     }
     /// Read only while the output queue has room (backpressure).
     fn default_readable(&self) -> bool {
-        !self.is_full()
+        !self.is_full() && !self.inner.unhandled_read()
     }
     /// asyncore: `(not self.connected) or len(self.out_buffer)`.
     fn default_writable(&self) -> bool {

@@ -18,18 +18,22 @@ pub trait DispatcherType: 'static {
     fn dispatcher(&self) -> &Dispatcher;
     /// The socket half, mutably.
     fn dispatcher_mut(&mut self) -> &mut Dispatcher;
-    /// What [`Handler::readable`] returns unless overridden (`true`).
+    /// What [`Handler::readable`] returns unless overridden: `true` until
+    /// the default `handle_read` ran ([`Dispatcher::unhandled_read`]).
     fn default_readable(&self) -> bool {
-        true
+        !self.dispatcher().unhandled_read()
     }
-    /// What [`Handler::writable`] returns unless overridden (`true`).
+    /// What [`Handler::writable`] returns unless overridden: `true` (as
+    /// asyncore) until the default `handle_write` ran
+    /// ([`Dispatcher::unhandled_write`]).
     fn default_writable(&self) -> bool {
-        true
+        !self.dispatcher().unhandled_write()
     }
     /// What [`Handler::handle_write`] does unless overridden: for a plain
-    /// dispatcher, log a warning "unhandled write event".
+    /// dispatcher, log a warning "unhandled write event" once and stop
+    /// asking for write readiness ([`Dispatcher::warn_unhandled_write`]).
     fn default_handle_write(&mut self) -> io::Result<()> {
-        log::warn!("{:?}: unhandled write event", self.dispatcher());
+        self.dispatcher_mut().warn_unhandled_write();
         Ok(())
     }
     /// What [`Handler::handle_expt`] does unless overridden: drop the urgent
@@ -91,29 +95,35 @@ impl DispatcherType for Dispatcher {
 #[allow(unused_variables)]
 pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     /// Asked every loop iteration: should the loop wait for this channel to
-    /// become readable? Default: `true` (per dispatcher type).
+    /// become readable? Default: `true` (per dispatcher type: a
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend) whose queue is full
+    /// says `false`), and `false` once the default `handle_read` has run.
     fn readable(&mut self, ch: &D) -> bool {
         ch.default_readable()
     }
 
     /// Asked every loop iteration: should the loop wait for this channel to
-    /// become writable? Default: `true` for a plain dispatcher, "has queued
-    /// output" for [`DispatcherWithSend`](crate::DispatcherWithSend). A
-    /// listening socket is never put in the write set, and a connecting one
-    /// always is.
+    /// become writable? Default: `true` for a plain dispatcher until its
+    /// default `handle_write` has run once (then `false`: asyncore's
+    /// default asked again on every pass, a spin), "has queued output" for
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend). A listening socket
+    /// is never put in the write set, and a connecting one always is.
     fn writable(&mut self, ch: &D) -> bool {
         ch.default_writable()
     }
 
     /// The socket has data to read, or the peer closed (then `recv` returns
-    /// 0 and `handle_close` follows). Default: log "unhandled read event".
+    /// 0 and `handle_close` follows). Default: log "unhandled read event"
+    /// once and stop asking for read readiness
+    /// ([`Dispatcher::warn_unhandled_read`]).
     fn handle_read(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled read event", ch.dispatcher());
+        ch.dispatcher_mut().warn_unhandled_read();
         Ok(())
     }
 
     /// The socket can be written. Default: log "unhandled write event" for a
-    /// plain dispatcher; send queued output for `DispatcherWithSend`.
+    /// plain dispatcher, once, after which the default `writable()` is
+    /// `false`; send queued output for `DispatcherWithSend`.
     fn handle_write(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
         ch.default_handle_write()
     }

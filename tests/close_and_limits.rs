@@ -80,3 +80,45 @@ fn an_urgent_byte_costs_no_cpu_on_an_async_chat_either() {
         assert_eq!(map.len(), 1, "{name}: the connection stays open");
     }
 }
+
+/// A datagram reader: overrides `handle_read` only, as a UDP server that
+/// never answers would.
+struct DatagramSink {
+    got: usize,
+}
+
+impl Handler for DatagramSink {
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 2048];
+        let (n, _from) = ch.recvfrom(&mut buf)?;
+        self.got += n;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_default_datagram_dispatcher_stays_idle() {
+    use selectloop::{Domain, Type};
+    for (name, event_loop) in loop_backends() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::DGRAM).unwrap();
+        d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+        let to = d.addr().and_then(|a| a.as_socket()).unwrap();
+        let mut map = Map::new();
+        let token = map.add(d, DatagramSink { got: 0 });
+        let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+        assert!(
+            n <= IDLE_MAX,
+            "{name}: {n} iterations in {SPAN:?}: the default writable() spins"
+        );
+        // Still reading: a datagram sent now arrives.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"ping", to).unwrap();
+        iterations_during(&event_loop, &mut map, TICK, Duration::from_millis(60));
+        assert_eq!(
+            map.handler_mut::<DatagramSink>(token).unwrap().got,
+            4,
+            "{name}"
+        );
+    }
+}
