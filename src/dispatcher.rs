@@ -37,6 +37,37 @@ pub fn is_disconnected(err: &io::Error) -> bool {
         .is_some_and(|code| DISCONNECTED.contains(&code))
 }
 
+/// Why a connection ended, as [`Dispatcher::close_reason`] reports it.
+///
+/// asyncore's `recv` turns a reset (`ECONNRESET`) into the same empty read
+/// as a clean end of file, so no handler could tell a response cut short by
+/// a reset from a complete one. [`Dispatcher::recv`] keeps that rule
+/// (`Ok(0)`, then `handle_close`), and records which it was here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer shut down its write side cleanly: `recv` read 0 bytes (a
+    /// FIN). Everything it sent has been read.
+    Eof,
+    /// The peer reset the connection (`ECONNRESET`): data it sent, or that
+    /// was sent to it, may have been lost.
+    Reset,
+    /// Another error that means the peer is gone (`EPIPE`, `ENOTCONN`,
+    /// `ESHUTDOWN`, `ECONNABORTED`, `EBADF`: see [`DISCONNECTED`]), with its
+    /// errno.
+    Gone(i32),
+}
+
+impl CloseReason {
+    fn from_error(err: &io::Error) -> CloseReason {
+        match err.raw_os_error() {
+            Some(libc::ECONNRESET) => CloseReason::Reset,
+            Some(code) => CloseReason::Gone(code),
+            None => CloseReason::Gone(0),
+        }
+    }
+}
+
 pub(crate) enum Io {
     Socket(Socket),
     File(FileWrapper),
@@ -77,6 +108,8 @@ pub struct Dispatcher {
     close_pending: bool,
     /// Set by `accept` on EMFILE/ENFILE: (when, the map's removal count then).
     accept_paused: Option<(Instant, u64)>,
+    /// What `recv`/`send` saw end the connection (the first cause wins).
+    close_reason: Option<CloseReason>,
     /// The default handlers that have logged their warning on this channel
     /// (each logs once per channel, never once per iteration).
     warned: Warned,
@@ -102,6 +135,7 @@ impl Dispatcher {
             close_pending: false,
             accept_paused: None,
             warned: Warned::default(),
+            close_reason: None,
         }
     }
 
@@ -421,6 +455,7 @@ impl Dispatcher {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if is_disconnected(&e) => {
                 self.close_pending = true;
+                self.close_reason.get_or_insert(CloseReason::from_error(&e));
                 Ok(0)
             }
             Err(e) => Err(e),
@@ -440,14 +475,52 @@ impl Dispatcher {
         match res {
             Ok(0) if self.stream && !buf.is_empty() => {
                 self.close_pending = true;
+                self.close_reason.get_or_insert(CloseReason::Eof);
                 Ok(0)
             }
             Err(e) if is_disconnected(&e) => {
                 self.close_pending = true;
+                self.close_reason.get_or_insert(CloseReason::from_error(&e));
                 Ok(0)
             }
             other => other,
         }
+    }
+
+    /// Why the connection ended, once `recv` or `send` has seen it end:
+    /// [`CloseReason::Eof`] for a clean end of file, [`CloseReason::Reset`]
+    /// for a reset, [`CloseReason::Gone`] for the other "peer gone" errors;
+    /// `None` while it has not (or when `handle_close` came from the loop,
+    /// e.g. a hang-up reported by poll with nothing left to read: read
+    /// [`take_error`](Self::take_error) then). The first cause seen stays.
+    ///
+    /// asyncore could not tell a reset from a clean close; here `recv` still
+    /// returns `Ok(0)` for both (asyncore's rule), and a handler that cares
+    /// (a client that must not take a cut response for a whole one) asks in
+    /// `handle_close`:
+    ///
+    /// ```
+    /// use selectloop::{CloseReason, Context, Dispatcher, Handler};
+    /// use std::io;
+    ///
+    /// struct Download { complete: bool }
+    ///
+    /// impl Handler for Download {
+    ///     fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+    ///         self.complete = ch.close_reason() == Some(CloseReason::Eof);
+    ///         ch.close();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// Whether the peer reset the connection (`ECONNRESET` seen by `recv`
+    /// or `send`): `close_reason() == Some(CloseReason::Reset)`.
+    pub fn was_reset(&self) -> bool {
+        self.close_reason == Some(CloseReason::Reset)
     }
 
     /// Receives out-of-band ("urgent") data, which is what

@@ -6,8 +6,11 @@
 mod common;
 
 use common::{iterations_during, loop_backends, tcp_pair};
-use selectloop::{AsyncChat, AsyncChatHandler, Context, Dispatcher, Handler, Map};
+use selectloop::{AsyncChat, AsyncChatHandler, CloseReason, Context, Dispatcher, Handler, Map};
+use std::cell::Cell;
 use std::io;
+use std::io::Write;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// One iteration's wait when a test counts iterations.
@@ -120,5 +123,60 @@ fn a_default_datagram_dispatcher_stays_idle() {
             4,
             "{name}"
         );
+    }
+}
+
+/// Records how its connection ended.
+struct EndWatcher {
+    reason: Rc<Cell<Option<Option<CloseReason>>>>,
+}
+
+impl Handler for EndWatcher {
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        ch.recv(&mut buf)?;
+        Ok(())
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.reason.set(Some(ch.close_reason()));
+        ch.close();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reset_is_told_apart_from_a_clean_end_of_file() {
+    for (name, event_loop) in loop_backends() {
+        for reset in [false, true] {
+            let (server, client) = tcp_pair();
+            let mut map = Map::new();
+            let reason = Rc::new(Cell::new(None));
+            let watcher = EndWatcher {
+                reason: Rc::clone(&reason),
+            };
+            map.add(Dispatcher::from_socket(server).unwrap(), watcher);
+            (&client).write_all(b"some data").unwrap();
+            if reset {
+                common::reset(client);
+            } else {
+                drop(client);
+            }
+            event_loop
+                .clone()
+                .timeout(TICK)
+                .count(100)
+                .run(&mut map)
+                .unwrap();
+            assert!(map.is_empty(), "{name}: closed");
+            let want = if reset {
+                CloseReason::Reset
+            } else {
+                CloseReason::Eof
+            };
+            assert_eq!(reason.get(), Some(Some(want)), "{name}, reset: {reset}");
+        }
     }
 }
