@@ -7,6 +7,7 @@
 //! event, and the handler is your own struct. That split is what lets a
 //! handler borrow its socket and its own state at the same time.
 
+use crate::accept_pause::{is_fd_shortage, AcceptPause, ACCEPT_BACKOFF};
 use crate::file_dispatcher::FileWrapper;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
@@ -14,10 +15,6 @@ use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
-
-/// How long a listener whose `accept` failed with `EMFILE`/`ENFILE` stays
-/// out of the read set, unless a channel of its map closes first.
-pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Error numbers that mean "the peer is gone" (asyncore's `_DISCONNECTED`).
 /// A handler error with one of these leads to `handle_close`, any other to
@@ -106,8 +103,8 @@ pub struct Dispatcher {
     /// Set by `recv`/`send` when the peer is gone; the loop calls
     /// `handle_close` after the handler returns and clears it.
     close_pending: bool,
-    /// Set by `accept` on EMFILE/ENFILE: (when, the map's removal count then).
-    accept_paused: Option<(Instant, u64)>,
+    /// Set by `accept` (or `pause_accepting`) on EMFILE/ENFILE.
+    accept_pause: AcceptPause,
     /// What `recv`/`send` saw end the connection (the first cause wins).
     close_reason: Option<CloseReason>,
     /// The default handlers that have logged their warning on this channel
@@ -133,7 +130,7 @@ impl Dispatcher {
             stream,
             addr: None,
             close_pending: false,
-            accept_paused: None,
+            accept_pause: AcceptPause::default(),
             warned: Warned::default(),
             close_reason: None,
         }
@@ -376,69 +373,71 @@ impl Dispatcher {
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
             Ok(pair) => {
-                self.accept_paused = None;
+                self.accept_pause.clear();
                 Ok(Some(pair))
+            }
+            Err(e) if is_fd_shortage(&e) => {
+                self.pause_accepting_for(&e);
+                Ok(None)
             }
             Err(e) => match e.raw_os_error() {
                 Some(libc::EAGAIN)
                 | Some(libc::ECONNABORTED)
                 | Some(libc::EINTR)
                 | Some(libc::EPROTO) => Ok(None),
-                Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
-                | Some(libc::ENOMEM) => {
-                    log::warn!(
-                        "{:?}: accept failed: {}; pausing accepts until a channel closes (at most {} ms)",
-                        self,
-                        e,
-                        ACCEPT_BACKOFF.as_millis()
-                    );
-                    self.accept_paused = Some((Instant::now(), u64::MAX));
-                    Ok(None)
-                }
                 _ => Err(e),
             },
         }
     }
 
-    /// Whether `accept` hit EMFILE/ENFILE and the pause has not been lifted.
-    pub(crate) fn is_accept_paused(&self) -> bool {
-        self.accept_paused.is_some()
+    /// Pauses accepting as an `EMFILE` from [`accept`](Self::accept) does:
+    /// the listener leaves the read set until a channel of the map closes
+    /// or 100 ms pass, and connections wait in the kernel's backlog.
+    ///
+    /// For a listener whose `handle_accept` finds that it cannot set up a
+    /// connection for lack of fds *before* accepting it (a forwarder that
+    /// creates the remote socket first), so the client stays queued instead
+    /// of being accepted and dropped. The default `handle_accept` calls it
+    /// when `handle_accepted` fails with `EMFILE`, `ENFILE`, `ENOBUFS` or
+    /// `ENOMEM`.
+    pub fn pause_accepting(&mut self) {
+        self.accept_pause.start();
     }
 
-    /// Stamps a fresh EMFILE pause with the map's removal count from before
-    /// the handler ran, so a channel that closes later in the same pass
-    /// (freeing an fd) lifts the pause at the next one.
+    /// [`pause_accepting`](Self::pause_accepting), with a warning naming
+    /// the error.
+    pub(crate) fn pause_accepting_for(&mut self, err: &io::Error) {
+        log::warn!(
+            "{:?}: out of descriptors ({}); pausing accepts until a channel closes (at most {} ms)",
+            self,
+            err,
+            ACCEPT_BACKOFF.as_millis()
+        );
+        self.pause_accepting();
+    }
+
+    /// Whether accepting is paused (fd shortage) and the pause has not been
+    /// lifted yet.
+    pub fn is_accept_paused(&self) -> bool {
+        self.accept_pause.is_on()
+    }
+
+    /// Stamps a fresh pause with the map's removal count from before the
+    /// handler ran, so a channel that closes later in the same pass (freeing
+    /// an fd) lifts the pause at the next one.
     pub(crate) fn stamp_accept_pause(&mut self, removals: u64) {
-        if let Some((_, seen)) = &mut self.accept_paused {
-            if *seen == u64::MAX {
-                *seen = removals;
-            }
-        }
+        self.accept_pause.stamp(removals);
     }
 
-    /// The loop's view of an EMFILE pause: stamps the map's removal count on
-    /// a fresh pause, and says whether the listener is still paused.
+    /// The loop's view of a pause: stamps the map's removal count on a
+    /// fresh pause, and says whether the listener is still paused.
     pub(crate) fn accept_paused(&mut self, now: Instant, removals: u64) -> bool {
-        match &mut self.accept_paused {
-            None => false,
-            Some((since, seen)) => {
-                if *seen == u64::MAX {
-                    *seen = removals;
-                }
-                if *seen != removals || now.duration_since(*since) >= ACCEPT_BACKOFF {
-                    self.accept_paused = None;
-                    false
-                } else {
-                    true
-                }
-            }
-        }
+        self.accept_pause.still_on(now, removals)
     }
 
-    /// Time left in an EMFILE pause, so the loop can wake up to retry.
+    /// Time left in a pause, so the loop can wake up to retry.
     pub(crate) fn accept_pause_left(&self, now: Instant) -> Option<Duration> {
-        self.accept_paused
-            .map(|(since, _)| ACCEPT_BACKOFF.saturating_sub(now.duration_since(since)))
+        self.accept_pause.left(now)
     }
 
     /// Sends `data` (asyncore's `send`); returns how many bytes the kernel
@@ -647,7 +646,7 @@ impl Dispatcher {
         self.connected = false;
         self.accepting = false;
         self.connecting = false;
-        self.accept_paused = None;
+        self.accept_pause.clear();
     }
 
     /// Forgets an fd that was closed behind this dispatcher's back (poll(2)

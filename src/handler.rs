@@ -2,12 +2,18 @@
 //! methods: Python's "subclass and override `handle_*`" becomes "implement
 //! [`Handler`] and override what you need".
 
+use crate::accept_pause::is_fd_shortage;
 use crate::channel::{Channel, IntoChannel};
 use crate::context::Context;
 use crate::dispatcher::Dispatcher;
 use socket2::{SockAddr, Socket};
 use std::any::Any;
 use std::io;
+
+/// The most connections the default
+/// [`handle_accept`](Handler::handle_accept) accepts per wake-up, so a
+/// flood of connections cannot starve the channels already open.
+pub const ACCEPT_BATCH: usize = 64;
 
 /// A dispatcher type a [`Handler`] can be attached to: [`Dispatcher`]
 /// itself, or a type built on it such as
@@ -136,12 +142,35 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         Ok(())
     }
 
-    /// A listening socket has a connection waiting. Default: accept it and
-    /// pass it to [`handle_accepted`](Self::handle_accepted) (asyncore 3.2+);
+    /// A listening socket has connections waiting. Default: accept what is
+    /// waiting, up to [`ACCEPT_BATCH`] connections per wake-up, passing
+    /// each to [`handle_accepted`](Self::handle_accepted) (asyncore 3.2+);
     /// nothing happens if there is none after all.
+    ///
+    /// asyncore accepts one connection per pass, so a burst overflows a
+    /// small backlog (the kernel then drops or resets connections) while
+    /// the loop serves everything else between two accepts. An fd shortage
+    /// anywhere in setting up a connection, `accept` itself or
+    /// `handle_accepted` failing with `EMFILE`, `ENFILE`, `ENOBUFS` or
+    /// `ENOMEM`, pauses accepting
+    /// ([`Dispatcher::pause_accepting`]) instead of closing the listener
+    /// or retrying at once.
     fn handle_accept(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some((sock, addr)) = ch.dispatcher_mut().accept()? {
-            self.handle_accepted(ch, sock, addr, cx)?;
+        for _ in 0..ACCEPT_BATCH {
+            let Some((sock, addr)) = ch.dispatcher_mut().accept()? else {
+                return Ok(());
+            };
+            if let Err(err) = self.handle_accepted(ch, sock, addr, cx) {
+                if is_fd_shortage(&err) {
+                    ch.dispatcher_mut().pause_accepting_for(&err);
+                    return Ok(());
+                }
+                return Err(err);
+            }
+            let d = ch.dispatcher();
+            if d.is_closed() || !d.accepting() || d.is_accept_paused() || cx.stopping() {
+                return Ok(());
+            }
         }
         Ok(())
     }

@@ -361,6 +361,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+mod accept_pause;
 mod async_chat;
 mod channel;
 mod context;
@@ -384,7 +385,7 @@ pub use dispatcher::{is_disconnected, CloseReason, Dispatcher, DisplayAddr, DISC
 pub use dispatcher_with_send::{DispatcherWithSend, DEFAULT_OUTPUT_LIMIT, SEND_SLICE};
 pub use event_loop::{poll, poll2, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;
-pub use handler::{DispatcherType, Handler};
+pub use handler::{DispatcherType, Handler, ACCEPT_BATCH};
 pub use map::{Map, Token};
 pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};

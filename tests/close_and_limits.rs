@@ -180,3 +180,91 @@ fn a_reset_is_told_apart_from_a_clean_end_of_file() {
         }
     }
 }
+
+/// A listener on 127.0.0.1 (port chosen by the kernel) and its address.
+fn listener(backlog: i32) -> (Dispatcher, std::net::SocketAddr) {
+    use selectloop::{Domain, Type};
+    let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+    d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    d.listen(backlog).unwrap();
+    let addr = d.addr().and_then(|a| a.as_socket()).unwrap();
+    (d, addr)
+}
+
+/// Counts the connections handed to `handle_accepted`, keeping them open;
+/// fails each with `fail` (an errno) instead, if set.
+struct CountingAcceptor {
+    accepted: Rc<Cell<usize>>,
+    fail: Option<i32>,
+    kept: Vec<selectloop::Socket>,
+}
+
+impl Handler for CountingAcceptor {
+    fn handle_accepted(
+        &mut self,
+        _ch: &mut Dispatcher,
+        sock: selectloop::Socket,
+        _addr: selectloop::SockAddr,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        if let Some(code) = self.fail {
+            return Err(io::Error::from_raw_os_error(code));
+        }
+        self.accepted.set(self.accepted.get() + 1);
+        self.kept.push(sock);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_default_handle_accept_takes_what_is_waiting_in_one_pass() {
+    for (name, event_loop) in loop_backends() {
+        let (d, addr) = listener(128);
+        let accepted = Rc::new(Cell::new(0));
+        let mut map = Map::new();
+        let acceptor = CountingAcceptor {
+            accepted: Rc::clone(&accepted),
+            fail: None,
+            kept: Vec::new(),
+        };
+        map.add(d, acceptor);
+        let clients: Vec<_> = (0..30).map(|_| common::connect(addr)).collect();
+        std::thread::sleep(Duration::from_millis(20));
+        event_loop.clone().timeout(TICK).iterate(&mut map).unwrap();
+        assert_eq!(accepted.get(), 30, "{name}: one wake-up accepts all 30");
+        drop(clients);
+    }
+}
+
+#[test]
+fn an_fd_shortage_in_handle_accepted_pauses_the_listener() {
+    for (name, event_loop) in loop_backends() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            let (d, addr) = listener(128);
+            let accepted = Rc::new(Cell::new(0));
+            let mut map = Map::new();
+            let acceptor = CountingAcceptor {
+                accepted: Rc::clone(&accepted),
+                fail: Some(code),
+                kept: Vec::new(),
+            };
+            let token = map.add(d, acceptor);
+            let clients: Vec<_> = (0..3).map(|_| common::connect(addr)).collect();
+            std::thread::sleep(Duration::from_millis(20));
+            let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+            assert!(
+                map.contains(token),
+                "{name}, errno {code}: the listener stays"
+            );
+            // Paused: one failure per 100 ms at most, not one per pass.
+            assert!(n <= IDLE_MAX, "{name}, errno {code}: {n} iterations: spins");
+            // It accepts again once the shortage is over.
+            map.handler_mut::<CountingAcceptor>(token).unwrap().fail = None;
+            let _late = common::connect(addr);
+            iterations_during(&event_loop, &mut map, TICK, SPAN);
+            assert!(accepted.get() >= 1, "{name}, errno {code}: accepts again");
+            drop(clients);
+        }
+    }
+}
