@@ -288,6 +288,29 @@ impl Dispatcher {
         self.sock()?.set_reuse_address(true)
     }
 
+    /// Sets `TCP_NODELAY` (`true`: send small segments at once instead of
+    /// waiting, per Nagle's algorithm, for the previous one to be
+    /// acknowledged). A proxy or a request/response protocol wants it:
+    /// through a forwarder without it, small replies wait up to an ACK
+    /// delay (tens of milliseconds at the 90th percentile). asyncore has no
+    /// such call; `self.socket.setsockopt(...)` was the way.
+    ///
+    /// ```
+    /// use selectloop::{Dispatcher, Domain, Type};
+    /// let d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM)?;
+    /// d.set_nodelay(true)?;
+    /// assert!(d.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock()?.set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock()?.nodelay()
+    }
+
     /// Binds the socket (asyncore's `bind`). `addr` may be a
     /// `std::net::SocketAddr` or a [`SockAddr`] (`SockAddr::unix(path)` for
     /// Unix-domain sockets). Afterwards [`addr`](Self::addr) is the bound

@@ -357,6 +357,7 @@
 //! | `asynchat.find_prefix_at_end` | [`find_prefix_at_end`] |
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |
 //! | (none: a reset reads as a clean end of file) | [`Dispatcher::close_reason`], [`CloseReason`], [`Dispatcher::was_reset`] |
+//! | `self.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` | [`Dispatcher::set_nodelay`] |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
