@@ -372,6 +372,7 @@ pub mod event_loop;
 mod file_dispatcher;
 mod handler;
 mod map;
+mod output_queue;
 mod producer;
 pub mod readwrite;
 pub mod sys;
