@@ -74,8 +74,11 @@
 //!   whose line passes `max_incoming` (64 KiB here) without a newline, and
 //!   only that client.
 //! * asynchat queues output for a user who never reads without bound; here
-//!   a user with more than 1 MiB waiting ([`AsyncChat::pending_output`]) is
-//!   dropped.
+//!   a user whose queue holds more than 128 KiB of heap
+//!   ([`AsyncChat::queued_heap`]) is dropped, and a client whose own
+//!   answers pile up (an unnamed client sending empty lines without
+//!   reading) stops being read once they pass that limit. With 300 such
+//!   users the server stays under 64 MiB.
 //!
 //! Run: `cargo run --example chat_server -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
 
@@ -104,9 +107,10 @@ struct Args {
 /// The longest line a client may send (without its newline).
 const MAX_LINE: usize = 64 * 1024;
 
-/// The most output that may wait for a user who does not read; past it the
-/// user is dropped.
-const MAX_BACKLOG: usize = 1024 * 1024;
+/// The most output (in bytes of heap) that may wait for a user who does
+/// not read; past it the user is dropped. It is also each channel's output
+/// limit: a client whose own answers pass it stops being read.
+const MAX_BACKLOG: usize = 128 * 1024;
 
 /// Python's `server.users`: who is in the room, by name, and the token that
 /// reaches each one's channel.
@@ -145,7 +149,7 @@ impl AsyncChatHandler for ChatSession {
                 // The other user's channel, by its token: `session.push(line)`.
                 if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
                     other.push(&message);
-                    if other.pending_output() > MAX_BACKLOG {
+                    if other.queued_heap() > MAX_BACKLOG {
                         too_slow.push(token);
                     }
                 }
@@ -214,6 +218,7 @@ impl Handler for ChatServer {
         // terminator and pushes the question.
         let mut ch = AsyncChat::new(Dispatcher::from_accepted(sock, addr)?).with_terminator(b"\n");
         ch.set_max_incoming(MAX_LINE);
+        ch.set_output_limit(MAX_BACKLOG);
         ch.push(b"What's your name?\r\n");
         cx.add(
             ch,

@@ -353,6 +353,7 @@
 //! | `push`, `push_with_producer`, `close_when_done`, `discard_buffers`, `initiate_send` | the same names on [`AsyncChat`] |
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | [`AsyncChat::set_ac_in_buffer_size`], [`AsyncChat::set_ac_out_buffer_size`] (and getters) |
 //! | (none: asynchat lets a line grow without bound) | [`AsyncChat::set_max_incoming`], [`IncomingTooLong`] |
+//! | (none: asynchat queues output without bound) | [`AsyncChat::set_output_limit`], [`AsyncChat::is_full`], [`AsyncChat::queued_heap`] |
 //! | producer (`more()`), `asynchat.simple_producer` | [`Producer`], [`SimpleProducer`] |
 //! | `asynchat.find_prefix_at_end` | [`find_prefix_at_end`] |
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |

@@ -268,3 +268,54 @@ fn an_fd_shortage_in_handle_accepted_pauses_the_listener() {
         }
     }
 }
+
+/// Answers every line, as a chat server asks for a name.
+struct AskAgain;
+
+impl AsyncChatHandler for AskAgain {
+    fn found_terminator(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.take_incoming();
+        ch.push(b"What's your name?\r\n");
+        Ok(())
+    }
+}
+
+#[test]
+fn an_async_chat_whose_answers_pile_up_stops_reading() {
+    const LIMIT: usize = 64 * 1024;
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        socket2::SockRef::from(&client)
+            .set_nonblocking(true)
+            .unwrap();
+        let mut map = Map::new();
+        let mut ch =
+            AsyncChat::new(Dispatcher::from_socket(server).unwrap()).with_terminator(b"\n");
+        ch.set_output_limit(LIMIT);
+        let token = map.add(ch, AskAgain);
+        let lines = vec![b'\n'; 64 * 1024];
+        let mut sent = 0;
+        let mut max_heap = 0;
+        for _ in 0..2000 {
+            if let Ok(n) = (&client).write(&lines) {
+                sent += n;
+            }
+            event_loop
+                .clone()
+                .timeout(Duration::ZERO)
+                .iterate(&mut map)
+                .unwrap();
+            let ch = map.channel_mut::<AsyncChat>(token).unwrap();
+            max_heap = max_heap.max(ch.queued_heap());
+        }
+        // One answer past the limit at most (plus a half-used buffer).
+        assert!(
+            max_heap < LIMIT + 64 * 1024,
+            "{name}: {max_heap} bytes of heap queued"
+        );
+        assert!(
+            sent < 64 << 20,
+            "{name}: {sent} bytes read from a peer that never reads"
+        );
+    }
+}

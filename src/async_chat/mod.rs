@@ -94,9 +94,17 @@ pub const DEFAULT_MAX_INCOMING: usize = 65536;
 ///   collected without it; one more byte and the channel gets an
 ///   [`IncomingTooLong`] error through `handle_error` and is closed, so a
 ///   peer that never sends the terminator cannot exhaust memory.
+/// * **Bounded output.** The output queue has a limit in bytes of heap
+///   really held ([`output_limit`](Self::output_limit), 256 KiB unless
+///   set): small pushes share buffers (asynchat paid an allocation and a
+///   queue entry per push, about eight times the payload for short lines),
+///   and while the queue is over the limit ([`is_full`](Self::is_full)) the
+///   channel stops reading and stops handing messages to
+///   `found_terminator`: a peer that sends requests without reading the
+///   answers is slowed down by TCP flow control instead of growing the
+///   server's memory.
 /// * **No copy when idle.** `push` sends straight from the caller's slice
 ///   when nothing is queued and queues only what the kernel did not take.
-///   A pushed `Vec<u8>` producer is queued as is, not split.
 /// * **Errors stay with their channel.** `push` cannot fail: a send error
 ///   (other than would-block or "peer gone") is kept and handed to this
 ///   channel's `handle_error` at its next event, even when the push came
