@@ -477,7 +477,7 @@ impl Dispatcher {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if is_disconnected(&e) => {
                 self.close_pending = true;
-                self.close_reason.get_or_insert(CloseReason::from_error(&e));
+                self.note_close(CloseReason::from_error(&e));
                 Ok(0)
             }
             Err(e) => Err(e),
@@ -497,12 +497,12 @@ impl Dispatcher {
         match res {
             Ok(0) if self.stream && !buf.is_empty() => {
                 self.close_pending = true;
-                self.close_reason.get_or_insert(CloseReason::Eof);
+                self.note_close(CloseReason::Eof);
                 Ok(0)
             }
             Err(e) if is_disconnected(&e) => {
                 self.close_pending = true;
-                self.close_reason.get_or_insert(CloseReason::from_error(&e));
+                self.note_close(CloseReason::from_error(&e));
                 Ok(0)
             }
             other => other,
@@ -514,7 +514,8 @@ impl Dispatcher {
     /// for a reset, [`CloseReason::Gone`] for the other "peer gone" errors;
     /// `None` while it has not (or when `handle_close` came from the loop,
     /// e.g. a hang-up reported by poll with nothing left to read: read
-    /// [`take_error`](Self::take_error) then). The first cause seen stays.
+    /// [`take_error`](Self::take_error) then). The first cause seen stays,
+    /// except that an error after an end of file replaces it.
     ///
     /// asyncore could not tell a reset from a clean close; here `recv` still
     /// returns `Ok(0)` for both (asyncore's rule), and a handler that cares
@@ -537,6 +538,22 @@ impl Dispatcher {
     /// ```
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
+    }
+
+    /// Records why the connection ended: the first cause, except that an
+    /// error after a clean end of file (the peer half-closed, then went
+    /// away while output was still being delivered) replaces it.
+    fn note_close(&mut self, reason: CloseReason) {
+        if matches!(self.close_reason, None | Some(CloseReason::Eof)) {
+            self.close_reason = Some(reason);
+        }
+    }
+
+    /// Whether the peer has sent its end of file (or is gone): nothing more
+    /// will be read, though output may still be delivered to a peer that
+    /// only shut down its write side.
+    pub fn read_ended(&self) -> bool {
+        self.close_reason.is_some()
     }
 
     /// Whether the peer reset the connection (`ECONNRESET` seen by `recv`

@@ -1,7 +1,7 @@
 //! `dispatcher_with_send`: a dispatcher with buffered output, for simple
 //! clients and servers (the echo server of the seed articles).
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{CloseReason, Dispatcher};
 use crate::handler::DispatcherType;
 use crate::output_queue::OutputQueue;
 use std::fmt;
@@ -34,6 +34,11 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 ///   Data sent before the connection is up (or after it closed) is queued
 ///   too: it goes out after `handle_connect` (or is dropped with the
 ///   channel).
+/// * **Half-close delivers the queue.** When the peer shuts down its write
+///   side (a read of 0 bytes) while output is queued, the default
+///   `handle_close` delivers it, then closes
+///   ([`close_after_eof`](Self::close_after_eof)); asyncore closed at once
+///   and dropped it. Meanwhile the default `readable()` is `false`.
 /// * **No copy when idle.** If nothing is queued, `send` writes straight from
 ///   the caller's buffer and queues only the part the kernel did not take.
 /// * **Connecting is fine.** Data sent before the connection is established
@@ -127,6 +132,27 @@ impl DispatcherWithSend {
         Ok(())
     }
 
+    /// What the default `handle_close` does: if the peer only shut down its
+    /// write side (`recv` read 0 bytes: [`CloseReason::Eof`]) and output is
+    /// still queued, deliver it and then close
+    /// ([`close_when_done`](Self::close_when_done)); otherwise close now.
+    /// A handler that overrides `handle_close` and still wants the queue
+    /// delivered calls this instead of [`close`](Self::close).
+    ///
+    /// asyncore closed at once and dropped the queue: a client that sent its
+    /// request and shut down its write side (`nc -N`, HTTP/1.0) lost the
+    /// end of the answer.
+    pub fn close_after_eof(&mut self) {
+        if self.inner.close_reason() == Some(CloseReason::Eof)
+            && self.inner.connected()
+            && self.pending() > 0
+        {
+            self.close_when_done();
+        } else {
+            self.close();
+        }
+    }
+
     /// Closes the channel once everything queued has been sent.
     pub fn close_when_done(&mut self) {
         self.close_when_done = true;
@@ -166,7 +192,7 @@ impl DispatcherType for DispatcherWithSend {
     }
     /// Read only while the output queue has room (backpressure).
     fn default_readable(&self) -> bool {
-        !self.is_full() && !self.inner.unhandled_read()
+        !self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended()
     }
     /// asyncore: `(not self.connected) or len(self.out_buffer)`.
     fn default_writable(&self) -> bool {
@@ -175,6 +201,12 @@ impl DispatcherType for DispatcherWithSend {
     /// Sends queued output.
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
+    }
+    /// The peer half-closed with output still queued: deliver it, then
+    /// close. Otherwise close now.
+    fn default_handle_close(&mut self) -> io::Result<()> {
+        self.close_after_eof();
+        Ok(())
     }
     fn close(&mut self) {
         DispatcherWithSend::close(self)

@@ -48,6 +48,15 @@ pub trait DispatcherType: 'static {
     fn default_handle_expt(&mut self) -> io::Result<()> {
         self.dispatcher_mut().discard_urgent_data()
     }
+    /// What [`Handler::handle_close`] does unless overridden: for a plain
+    /// dispatcher, log "unhandled close event" and close. A buffered type
+    /// whose peer only shut down its write side delivers its queued output
+    /// first.
+    fn default_handle_close(&mut self) -> io::Result<()> {
+        log::warn!("{:?}: unhandled close event", self.dispatcher());
+        self.close();
+        Ok(())
+    }
     /// Closes the channel (asyncore's `close`).
     fn close(&mut self) {
         self.dispatcher_mut().close()
@@ -199,12 +208,14 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         ch.default_handle_expt()
     }
 
-    /// The peer closed or the connection broke. Default: log "unhandled
-    /// close event" and close the channel.
+    /// The peer closed or the connection broke. Default: for a plain
+    /// dispatcher, log "unhandled close event" and close the channel. For a
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend) whose peer only
+    /// shut down its write side (a read of 0 bytes) while output is still
+    /// queued: deliver the queue, then close (asyncore closed at once and
+    /// dropped it); otherwise close quietly.
     fn handle_close(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled close event", ch.dispatcher());
-        ch.close();
-        Ok(())
+        ch.default_handle_close()
     }
 
     /// A handler returned an error that does not mean "peer gone" (Python:

@@ -319,3 +319,98 @@ fn an_async_chat_whose_answers_pile_up_stops_reading() {
         );
     }
 }
+
+/// A peer that half-closes at once, then reads slowly to the end; returns
+/// how many bytes it got and whether the connection ended with a reset.
+fn half_closing_slow_reader(client: std::net::TcpStream) -> std::thread::JoinHandle<(usize, bool)> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        let mut reads = 0u32;
+        loop {
+            match (&client).read(&mut buf) {
+                Ok(0) => return (got, false),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (got, true),
+                Err(e) => panic!("after {got} bytes: {e}"),
+            }
+            reads += 1;
+            if reads % 8 == 0 {
+                std::thread::sleep(Duration::from_millis(2)); // a slow reader
+            }
+        }
+    })
+}
+
+/// Runs `map` until it is empty, at most [`common::PATIENCE`].
+fn run_until_empty(event_loop: &selectloop::Loop, map: &mut Map) {
+    let start = std::time::Instant::now();
+    while !map.is_empty() {
+        assert!(
+            start.elapsed() < common::PATIENCE,
+            "the channel never closed"
+        );
+        event_loop.clone().timeout(TICK).iterate(map).unwrap();
+    }
+}
+
+/// Writes nothing of its own; every hook is the default.
+struct Quiet;
+
+impl Handler<selectloop::DispatcherWithSend> for Quiet {
+    fn handle_read(
+        &mut self,
+        ch: &mut selectloop::DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        ch.recv(&mut buf)?;
+        Ok(())
+    }
+}
+
+const EIGHT_MIB: usize = 8 << 20;
+
+#[test]
+fn a_half_close_with_output_queued_delivers_it_all_dispatcher_with_send() {
+    use selectloop::DispatcherWithSend;
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap())
+            .with_output_limit(16 << 20);
+        ch.send(&vec![7u8; EIGHT_MIB]).unwrap();
+        let mut map = Map::new();
+        map.add(ch, Quiet);
+        let reader = half_closing_slow_reader(client);
+        run_until_empty(&event_loop, &mut map);
+        let (got, reset) = reader.join().unwrap();
+        assert_eq!(
+            got, EIGHT_MIB,
+            "{name}: bytes delivered after the peer's half-close"
+        );
+        assert!(!reset, "{name}: ended with a reset");
+    }
+}
+
+#[test]
+fn a_half_close_with_output_queued_delivers_it_all_async_chat() {
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut ch =
+            AsyncChat::new(Dispatcher::from_socket(server).unwrap()).with_terminator(b"\n");
+        ch.set_output_limit(16 << 20);
+        ch.push(&vec![7u8; EIGHT_MIB]);
+        let mut map = Map::new();
+        map.add(ch, IgnoreLines);
+        let reader = half_closing_slow_reader(client);
+        run_until_empty(&event_loop, &mut map);
+        let (got, reset) = reader.join().unwrap();
+        assert_eq!(
+            got, EIGHT_MIB,
+            "{name}: bytes delivered after the peer's half-close"
+        );
+        assert!(!reset, "{name}: ended with a reset");
+    }
+}

@@ -86,9 +86,11 @@ pub trait AsyncChatHandler: Sized + 'static {
     }
 
     /// The peer closed, the connection broke, or a `close_when_done` was
-    /// reached. Default: close the channel.
+    /// reached. Default: if the peer only shut down its write side (a read
+    /// of 0 bytes) while output is still queued, deliver it and then close
+    /// ([`AsyncChat::close_after_eof`]); otherwise close the channel.
     fn handle_close(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
-        ch.close();
+        ch.close_after_eof();
         Ok(())
     }
 

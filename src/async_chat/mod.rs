@@ -23,7 +23,7 @@ mod terminator;
 pub use handler::AsyncChatHandler;
 pub use terminator::{find_prefix_at_end, IncomingTooLong, Terminator};
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{CloseReason, Dispatcher};
 use crate::dispatcher_with_send::DEFAULT_OUTPUT_LIMIT;
 use crate::handler::DispatcherType;
 use crate::output_queue::{OutputQueue, Sent};
@@ -103,6 +103,11 @@ pub const DEFAULT_MAX_INCOMING: usize = 65536;
 ///   `found_terminator`: a peer that sends requests without reading the
 ///   answers is slowed down by TCP flow control instead of growing the
 ///   server's memory.
+/// * **Half-close delivers the queue.** When the peer shuts down its write
+///   side (a read of 0 bytes) while output is queued, the default
+///   `handle_close` delivers it, then closes
+///   ([`close_after_eof`](Self::close_after_eof)); asynchat closed at once
+///   and dropped it.
 /// * **No copy when idle.** `push` sends straight from the caller's slice
 ///   when nothing is queued and queues only what the kernel did not take.
 /// * **Errors stay with their channel.** `push` cannot fail: a send error
@@ -138,6 +143,8 @@ pub struct AsyncChat {
     /// The input scan stopped because the output was over its limit; the
     /// rest of the read waits in `ac_in_buffer`.
     pub(super) input_paused: bool,
+    /// A `close_when_done` marker is queued.
+    closing_when_done: bool,
     ac_in_buffer_size: usize,
     ac_out_buffer_size: usize,
     max_incoming: usize,
@@ -176,6 +183,7 @@ impl AsyncChat {
             out: OutputQueue::default(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             input_paused: false,
+            closing_when_done: false,
             ac_in_buffer_size: DEFAULT_AC_IN_BUFFER_SIZE,
             ac_out_buffer_size: DEFAULT_AC_OUT_BUFFER_SIZE,
             max_incoming: DEFAULT_MAX_INCOMING,
@@ -416,6 +424,26 @@ impl AsyncChat {
     pub fn close_when_done(&mut self) {
         // As asynchat: only queued; the next write event reaches it.
         self.out.push_close();
+        self.closing_when_done = true;
+    }
+
+    /// What the default `handle_close` does: if the peer only shut down its
+    /// write side (`recv` read 0 bytes: [`CloseReason::Eof`]) and output is
+    /// still queued, deliver it and then close
+    /// ([`close_when_done`](Self::close_when_done)); otherwise close now.
+    /// asynchat closed at once and dropped the queue.
+    pub fn close_after_eof(&mut self) {
+        if self.inner.close_reason() == Some(CloseReason::Eof)
+            && self.inner.connected()
+            && !self.out.is_empty()
+            && self.send_error.is_none()
+        {
+            if !self.closing_when_done {
+                self.close_when_done();
+            }
+        } else {
+            self.close();
+        }
     }
 
     /// Drops all buffered input and queued output, including a pending
@@ -436,6 +464,7 @@ impl AsyncChat {
         self.incoming.clear();
         self.out.clear();
         self.input_paused = false;
+        self.closing_when_done = false;
         self.close_reached = false;
         self.collected = 0;
         self.discarded = true;
@@ -600,9 +629,10 @@ impl DispatcherType for AsyncChat {
     fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         &mut self.inner
     }
-    /// Readable while the output is under its limit (asynchat: always).
+    /// Readable while the output is under its limit and the peer has not
+    /// ended (asynchat: always).
     fn default_readable(&self) -> bool {
-        !self.is_full()
+        !self.is_full() && !self.inner.read_ended()
     }
     /// asynchat: `producer_fifo or not connected`.
     fn default_writable(&self) -> bool {
