@@ -80,7 +80,7 @@ pub trait AsyncChatHandler: Sized + 'static {
 
     /// Out-of-band data arrived. Default: read and drop the urgent byte,
     /// and log "unhandled incoming priority event" the first time
-    /// ([`Dispatcher::discard_urgent_data`]).
+    /// ([`Dispatcher::discard_urgent_data`](crate::Dispatcher::discard_urgent_data)).
     fn handle_expt(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
         ch.default_handle_expt()
     }
