@@ -37,6 +37,10 @@ pub trait Channel: 'static {
     fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     /// The peer closed, or the connection broke.
     fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    /// The channel's deadline passed.
+    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    /// The loop is shutting down gracefully.
+    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     /// A hook returned an error that does not mean "peer gone".
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>);
     /// The dispatcher type (`Dispatcher`, `DispatcherWithSend`, `AsyncChat`),

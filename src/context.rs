@@ -68,6 +68,17 @@ impl<'a> Context<'a> {
         self.slots.exit || self.slots.close_busy
     }
 
+    /// Starts a graceful shutdown (a daemon's SIGTERM): from the next
+    /// iteration, every channel's [`handle_shutdown`](crate::Handler::handle_shutdown)
+    /// runs — listeners stop accepting and close, buffered channels deliver
+    /// everything queued and then close, plain ones close — and the loop
+    /// goes on until the map is empty or `grace` has passed, when what is
+    /// left is closed. [`Loop::run`](crate::Loop::run) then returns
+    /// [`Stop::Shutdown`](crate::Stop::Shutdown).
+    pub fn shutdown(&mut self, grace: std::time::Duration) {
+        self.slots.request_shutdown(grace);
+    }
+
     /// Stops the loop after the running handler returns (asyncore's
     /// `raise ExitNow`). The rest of this iteration's events are not
     /// delivered; the map keeps its channels.

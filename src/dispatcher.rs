@@ -8,6 +8,7 @@
 //! handler borrow its socket and its own state at the same time.
 
 use crate::accept_pause::{is_fd_shortage, AcceptPause, ACCEPT_BACKOFF};
+use crate::deadline::Deadline;
 use crate::file_dispatcher::FileWrapper;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
@@ -68,6 +69,8 @@ impl CloseReason {
 pub(crate) enum Io {
     Socket(Socket),
     File(FileWrapper),
+    /// No fd at all: a [`Timer`](crate::Timer), which only has a deadline.
+    NoFd,
     Closed,
 }
 
@@ -103,6 +106,8 @@ pub struct Dispatcher {
     /// Set by `recv`/`send` when the peer is gone; the loop calls
     /// `handle_close` after the handler returns and clears it.
     close_pending: bool,
+    /// When `handle_timeout` is due (see [`set_deadline`](Self::set_deadline)).
+    pub(crate) deadline: Deadline,
     /// Set by `accept` (or `pause_accepting`) on EMFILE/ENFILE.
     accept_pause: AcceptPause,
     /// What `recv`/`send` saw end the connection (the first cause wins).
@@ -133,7 +138,13 @@ impl Dispatcher {
             accept_pause: AcceptPause::default(),
             warned: Warned::default(),
             close_reason: None,
+            deadline: Deadline::default(),
         }
+    }
+
+    /// A dispatcher with no fd, for a [`Timer`](crate::Timer).
+    pub(crate) fn without_fd() -> Self {
+        Self::with_io(Io::NoFd, false)
     }
 
     /// Creates a new non-blocking socket (asyncore's `create_socket(family,
@@ -241,16 +252,17 @@ impl Dispatcher {
                 io::ErrorKind::Unsupported,
                 "not a socket: this dispatcher wraps a file descriptor",
             )),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         }
     }
 
-    /// The fd, or `None` once closed (asyncore's `fileno()`).
+    /// The fd, or `None` once closed (asyncore's `fileno()`) or for a
+    /// [`Timer`](crate::Timer), which has none.
     pub fn fileno(&self) -> Option<RawFd> {
         match &self.io {
             Io::Socket(s) => Some(s.as_raw_fd()),
             Io::File(f) => Some(f.fileno()),
-            Io::Closed => None,
+            Io::NoFd | Io::Closed => None,
         }
     }
 
@@ -380,7 +392,7 @@ impl Dispatcher {
         match &self.io {
             Io::Socket(s) => s.take_error(),
             Io::File(f) => Ok(f.so_error()),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         }
     }
 
@@ -470,7 +482,7 @@ impl Dispatcher {
         let res = match &mut self.io {
             Io::Socket(s) => send_nosignal(s, data),
             Io::File(f) => f.send(data),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
             Ok(n) => Ok(n),
@@ -492,7 +504,7 @@ impl Dispatcher {
         let res = match &mut self.io {
             Io::Socket(s) => (&*s).read(buf),
             Io::File(f) => f.recv(buf),
-            Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
             Ok(0) if self.stream && !buf.is_empty() => {
@@ -586,7 +598,7 @@ impl Dispatcher {
         let result = match &self.io {
             Io::Socket(s) => s.recv_out_of_band(crate::sys::as_uninit_mut(&mut byte)),
             Io::File(_) => Ok(0),
-            Io::Closed => return Ok(()),
+            Io::NoFd | Io::Closed => return Ok(()),
         };
         if !self.warned.expt {
             self.warned.expt = true;
@@ -687,6 +699,7 @@ impl Dispatcher {
         self.accepting = false;
         self.connecting = false;
         self.accept_pause.clear();
+        self.deadline = Deadline::default();
     }
 
     /// Forgets an fd that was closed behind this dispatcher's back (poll(2)
@@ -696,13 +709,48 @@ impl Dispatcher {
         match std::mem::replace(&mut self.io, Io::Closed) {
             Io::Socket(s) => std::mem::forget(s),
             Io::File(f) => f.forget(),
-            Io::Closed => {}
+            Io::NoFd | Io::Closed => {}
         }
         self.close();
     }
 
     pub(crate) fn take_close_pending(&mut self) -> bool {
         std::mem::take(&mut self.close_pending)
+    }
+}
+
+/// Deadlines: when the loop calls [`handle_timeout`](crate::Handler::handle_timeout).
+///
+/// Each channel has at most one deadline. Setting it costs no allocation and
+/// O(1): the loop notices the new value the next time it looks at the
+/// channel, so an idle timeout pushed back on every read
+/// (`ch.set_timeout(IDLE)` in `handle_read`) is cheap. A deadline fires
+/// once, never early, and in deadline order with the others; it is cleared
+/// before `handle_timeout` runs (set it again there to repeat, or use
+/// [`set_interval`](Self::set_interval)).
+impl Dispatcher {
+    /// Calls `handle_timeout` at `deadline` (`None`: never).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline.due = deadline;
+    }
+
+    /// Calls `handle_timeout` `after` from now: an idle timeout is
+    /// `ch.set_timeout(IDLE)` on every read.
+    pub fn set_timeout(&mut self, after: Duration) {
+        self.deadline.due = Some(crate::deadline::after(after));
+    }
+
+    /// Calls `handle_timeout` every `period` from now on, until the
+    /// deadline is cleared ([`set_deadline(None)`](Self::set_deadline)). A
+    /// late loop skips the missed periods rather than firing in a burst.
+    pub fn set_interval(&mut self, period: Duration) {
+        self.deadline.period = Some(period);
+        self.set_timeout(period);
+    }
+
+    /// When `handle_timeout` is due, if ever.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.due
     }
 }
 

@@ -208,6 +208,11 @@ impl DispatcherType for DispatcherWithSend {
         self.close_after_eof();
         Ok(())
     }
+    /// Delivers the queue, then closes.
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close_when_done();
+        Ok(())
+    }
     fn close(&mut self) {
         DispatcherWithSend::close(self)
     }

@@ -12,9 +12,10 @@
 //! kernel and what came back, in the syscall's own terms, then which handler
 //! ran for each ready fd (see the crate docs, "Watching the loop").
 
-use crate::map::{Map, Slots, Token};
+use crate::map::{Map, ShutdownState, Slots, Token};
 use crate::readwrite::{dispatch, Backend, Event};
 use crate::sys::{self, FdSet, PollFd, PollFlags};
+use crate::timers::TimerQueue;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -37,6 +38,7 @@ pub(crate) struct Scratch {
     read: FdSet,
     write: FdSet,
     except: FdSet,
+    timers: TimerQueue,
 }
 
 /// What a channel wants this iteration.
@@ -60,6 +62,7 @@ pub enum Control {
 /// here. Returns the timeout, shortened if a listener is paused on EMFILE.
 fn collect_interest(
     slots: &mut Slots,
+    timers: &mut TimerQueue,
     timeout: Option<Duration>,
     mut register: impl FnMut(Token, Interest),
 ) -> Option<Duration> {
@@ -73,8 +76,14 @@ fn collect_interest(
         let Some(ch) = slots.get_mut(token) else {
             continue;
         };
-        let Some(fd) = ch.dispatcher().fileno() else {
-            slots.remove(token, None);
+        let d = ch.dispatcher_mut();
+        timers.sync(token, &mut d.deadline);
+        let Some(fd) = d.fileno() else {
+            if d.is_closed() || d.deadline().is_none() {
+                // Closed behind the loop's back, or a timer with nothing
+                // left to wait for: no event can ever reach it.
+                slots.remove(token, None);
+            }
             continue;
         };
         let mut read = ch.readable();
@@ -93,7 +102,93 @@ fn collect_interest(
             register(token, Interest { fd, read, write });
         }
     }
-    timeout
+    match timers.next() {
+        Some(next) => {
+            let left = next.saturating_duration_since(now.unwrap_or_else(Instant::now));
+            Some(timeout.map_or(left, |t| t.min(left)))
+        }
+        None => timeout,
+    }
+}
+
+/// Moves a graceful shutdown on: tells every channel when one was asked
+/// for, closes what is left when the grace period is over. Returns the
+/// time left of the grace period, for the wait.
+fn shutdown_step(slots: &mut Slots, backend: Backend) -> Option<Duration> {
+    match slots.shutdown {
+        ShutdownState::Running => None,
+        ShutdownState::Requested(grace) => {
+            log::debug!(
+                "graceful shutdown: {} channels told, {:.3}s grace",
+                slots.len(),
+                grace.as_secs_f64()
+            );
+            slots.shutdown = ShutdownState::Draining(crate::deadline::after(grace));
+            for index in 0..slots.capacity() {
+                if slots.exit {
+                    break;
+                }
+                if let Some(token) = slots.token_at(index) {
+                    let fd = slots
+                        .get(token)
+                        .and_then(|ch| ch.dispatcher().fileno())
+                        .unwrap_or(-1);
+                    dispatch(slots, token, fd, Event::Shutdown, backend);
+                }
+            }
+            Some(grace)
+        }
+        ShutdownState::Draining(until) => {
+            let now = Instant::now();
+            if now >= until {
+                log::debug!(
+                    "graceful shutdown: grace period over, closing {} channels",
+                    slots.len()
+                );
+                for index in 0..slots.capacity() {
+                    if let Some(t) = slots.token_at(index) {
+                        slots.remove(t, None);
+                    }
+                }
+                Some(Duration::ZERO)
+            } else {
+                Some(until - now)
+            }
+        }
+    }
+}
+
+/// Delivers `handle_timeout` to every channel whose deadline has passed, in
+/// deadline order. Deadlines that come due while these handlers run wait
+/// for the next iteration (whose wait is then zero), so a handler that
+/// re-arms at once cannot hold the loop here.
+fn run_timers(slots: &mut Slots, timers: &mut TimerQueue, backend: Backend) {
+    if timers.next().is_none() {
+        return;
+    }
+    let now = Instant::now();
+    while let Some((when, token)) = timers.pop_due(now) {
+        if slots.exit {
+            break;
+        }
+        let Some(ch) = slots.get_mut(token) else {
+            continue; // closed meanwhile
+        };
+        let d = ch.dispatcher_mut();
+        if timers.take_due(when, token, &mut d.deadline, now) {
+            let fd = d.fileno();
+            dispatch(slots, token, fd.unwrap_or(-1), Event::Timeout, backend);
+            if fd.is_none() {
+                // A one-shot timer whose handler did not re-arm it is done.
+                let done = slots
+                    .get(token)
+                    .is_some_and(|ch| ch.dispatcher().deadline().is_none());
+                if done {
+                    slots.remove(token, None);
+                }
+            }
+        }
+    }
 }
 
 /// One iteration on select(2): asyncore's `poll(timeout, map)`.
@@ -108,11 +203,16 @@ fn collect_interest(
 pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;
+    let timeout = shorter(timeout, shutdown_step(slots, Backend::Select));
+    if slots.len() == 0 || slots.exit {
+        return Ok(control(slots));
+    }
     let Scratch {
         regs,
         read,
         write,
         except,
+        timers,
         ..
     } = scratch;
     regs.clear();
@@ -120,7 +220,7 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     write.clear();
     except.clear();
     let mut too_large = false;
-    let timeout = collect_interest(slots, timeout, |token, want| {
+    let timeout = collect_interest(slots, timers, timeout, |token, want| {
         let fits = (!want.read || read.insert(want.fd).is_ok())
             && (!want.write || write.insert(want.fd).is_ok())
             && except.insert(want.fd).is_ok();
@@ -201,6 +301,7 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
         };
         dispatch(slots, reg.token, reg.fd, event, Backend::Select);
     }
+    run_timers(slots, timers, Backend::Select);
     Ok(control(slots))
 }
 
@@ -216,10 +317,19 @@ pub fn poll(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
 pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
     let Map { slots, scratch } = map;
     slots.exit = false;
-    let Scratch { regs, pollfds, .. } = scratch;
+    let timeout = shorter(timeout, shutdown_step(slots, Backend::Poll));
+    if slots.len() == 0 || slots.exit {
+        return Ok(control(slots));
+    }
+    let Scratch {
+        regs,
+        pollfds,
+        timers,
+        ..
+    } = scratch;
     regs.clear();
     pollfds.clear();
-    let timeout = collect_interest(slots, timeout, |token, want| {
+    let timeout = collect_interest(slots, timers, timeout, |token, want| {
         let mut events = PollFlags::EMPTY;
         if want.read {
             events |= PollFlags::POLLIN | PollFlags::POLLPRI;
@@ -271,7 +381,17 @@ pub fn poll2(map: &mut Map, timeout: Option<Duration>) -> io::Result<Control> {
             );
         }
     }
+    run_timers(slots, timers, Backend::Poll);
     Ok(control(slots))
+}
+
+/// The nearer of two waits (`None`: forever).
+fn shorter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 fn control(slots: &mut Slots) -> Control {
@@ -303,6 +423,10 @@ pub enum Stop {
     /// A handler called [`Context::exit`](crate::Context::exit) (asyncore's
     /// `ExitNow`).
     Exit,
+    /// A graceful shutdown ([`Context::shutdown`](crate::Context::shutdown))
+    /// finished: every channel closed, by itself or at the end of the grace
+    /// period.
+    Shutdown,
 }
 
 /// asyncore's `loop(timeout=30.0, use_poll=False, map=None, count=None)`,
@@ -382,6 +506,10 @@ impl Loop {
         let mut left = self.count;
         loop {
             if map.is_empty() {
+                if map.slots.shutdown != ShutdownState::Running {
+                    map.slots.shutdown = ShutdownState::Running;
+                    return Ok(Stop::Shutdown);
+                }
                 return Ok(Stop::Empty);
             }
             match &mut left {

@@ -57,6 +57,20 @@ pub trait DispatcherType: 'static {
         self.close();
         Ok(())
     }
+    /// What [`Handler::handle_timeout`] does unless overridden: nothing
+    /// (the deadline is already cleared, so it does not fire again).
+    fn default_handle_timeout(&mut self) -> io::Result<()> {
+        log::debug!("{:?}: unhandled timeout event", self.dispatcher());
+        Ok(())
+    }
+    /// What [`Handler::handle_shutdown`] does unless overridden: close at
+    /// once. Buffered types ([`DispatcherWithSend`](crate::DispatcherWithSend),
+    /// [`AsyncChat`](crate::AsyncChat)) instead deliver what they have
+    /// queued, then close (`close_when_done`).
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        self.close();
+        Ok(())
+    }
     /// Closes the channel (asyncore's `close`).
     fn close(&mut self) {
         self.dispatcher_mut().close()
@@ -218,6 +232,27 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         ch.default_handle_close()
     }
 
+    /// The channel's deadline passed (set with
+    /// [`Dispatcher::set_deadline`], [`set_timeout`](Dispatcher::set_timeout)
+    /// or [`set_interval`](Dispatcher::set_interval); a
+    /// [`Timer`](crate::Timer) is a channel with only a deadline). The
+    /// deadline is cleared (or, for an interval, moved to the next period)
+    /// before this runs. Not in asyncore, whose users bolted `sched` onto
+    /// `loop(count=1)`. Default: nothing.
+    fn handle_timeout(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_timeout()
+    }
+
+    /// The loop is shutting down gracefully ([`Context::shutdown`],
+    /// [`Map::shutdown`](crate::Map::shutdown)). Default: a listener or a
+    /// plain dispatcher closes at once; a buffered one delivers what it has
+    /// queued, then closes. Override it to finish work in flight first (a
+    /// reply still owed), then close; whatever is still open when the grace
+    /// period ends is closed by the loop.
+    fn handle_shutdown(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_shutdown()
+    }
+
     /// A handler returned an error that does not mean "peer gone" (Python:
     /// an uncaught exception). Default: log it at error level, with the
     /// channel, and close the channel.
@@ -284,6 +319,12 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
     }
     fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_close(&mut self.ch, cx)
+    }
+    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_timeout(&mut self.ch, cx)
+    }
+    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_shutdown(&mut self.ch, cx)
     }
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
         self.handler.handle_error(&mut self.ch, err, cx)

@@ -367,6 +367,7 @@ mod accept_pause;
 mod async_chat;
 mod channel;
 mod context;
+mod deadline;
 mod dispatcher;
 mod dispatcher_with_send;
 pub mod event_loop;
@@ -377,6 +378,8 @@ mod output_queue;
 mod producer;
 pub mod readwrite;
 pub mod sys;
+mod timer;
+mod timers;
 
 pub use async_chat::{
     find_prefix_at_end, AsyncChat, AsyncChatHandler, IncomingTooLong, Terminator,
@@ -392,6 +395,7 @@ pub use handler::{DispatcherType, Handler, ACCEPT_BATCH};
 pub use map::{Map, Token};
 pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};
+pub use timer::Timer;
 
 /// The code blocks of README.md, compiled as doctests so the README's
 /// example cannot drift from the API.

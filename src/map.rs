@@ -15,7 +15,7 @@ use std::fmt;
 /// The identity of a channel in a [`Map`]: returned by
 /// [`Map::add`]/[`Context::add`](crate::Context::add), valid until that
 /// channel closes, and never reused for another channel of the same map.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token {
     index: u32,
     generation: u32,
@@ -55,6 +55,19 @@ pub(crate) struct Slots {
     pub(crate) exit: bool,
     /// A handler closed the channel that is running (via its token).
     pub(crate) close_busy: bool,
+    /// A graceful shutdown asked for or under way.
+    pub(crate) shutdown: ShutdownState,
+}
+
+/// Where a graceful shutdown stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ShutdownState {
+    #[default]
+    Running,
+    /// Asked for, with this grace period; begins at the next iteration.
+    Requested(std::time::Duration),
+    /// Every channel was told; what is left at this instant is closed.
+    Draining(std::time::Instant),
 }
 
 impl Slots {
@@ -66,6 +79,7 @@ impl Slots {
             removals: 0,
             exit: false,
             close_busy: false,
+            shutdown: ShutdownState::Running,
         }
     }
 
@@ -186,6 +200,14 @@ impl Slots {
         self.len
     }
 
+    /// Asks for a graceful shutdown; a second request while one is under
+    /// way changes nothing.
+    pub(crate) fn request_shutdown(&mut self, grace: std::time::Duration) {
+        if self.shutdown == ShutdownState::Running {
+            self.shutdown = ShutdownState::Requested(grace);
+        }
+    }
+
     /// The number of slots, live or not (tokens index below this).
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
@@ -292,6 +314,16 @@ impl Map {
     /// The fd of channel `token`.
     pub fn fileno(&self, token: Token) -> Option<std::os::fd::RawFd> {
         self.slots.get(token)?.dispatcher().fileno()
+    }
+
+    /// Starts a graceful shutdown, as [`Context::shutdown`](crate::Context::shutdown)
+    /// does from inside a handler: at the next iteration every channel's
+    /// [`handle_shutdown`](crate::Handler::handle_shutdown) runs (listeners
+    /// close, buffered channels deliver their queue and then close), and
+    /// after `grace` whatever is still open is closed. [`Loop::run`](crate::Loop::run)
+    /// then returns [`Stop::Shutdown`](crate::Stop::Shutdown).
+    pub fn shutdown(&mut self, grace: std::time::Duration) {
+        self.slots.request_shutdown(grace);
     }
 
     /// Closes every channel and empties the map (asyncore's `close_all`).

@@ -16,6 +16,7 @@
 //! | `POLLHUP`, `POLLERR` without `POLLIN` | | `handle_close` |
 //! | `POLLHUP`, `POLLERR` with `POLLIN` | | `handle_read` only: data may be left to read; `recv` returns 0 (or the error) at the end, and that is the close |
 //! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
+//! | the channel's deadline passed | | `handle_timeout` |
 //! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]), and the channel is closed: select can never watch it |
 //!
 //! After each handler: if it returned an error, `WouldBlock` is ignored, an
@@ -42,6 +43,10 @@ pub(crate) enum Event {
     FdClosed,
     /// select(2) cannot watch this fd.
     FdTooLarge(FdSetSizeError),
+    /// The channel's deadline passed.
+    Timeout,
+    /// A graceful shutdown began.
+    Shutdown,
 }
 
 /// Which syscall produced the event: only changes the trace wording, so a
@@ -58,6 +63,8 @@ enum Hook {
     Write,
     Expt,
     Close,
+    Timeout,
+    Shutdown,
 }
 
 /// Delivers `event` to channel `token`, if it is still the channel that was
@@ -104,6 +111,8 @@ fn readwrite(
             return;
         }
         Event::FdClosed => return fd_closed(ch, fd, backend, cx),
+        Event::Timeout => return step(ch, fd, Hook::Timeout, "deadline passed", cx),
+        Event::Shutdown => return step(ch, fd, Hook::Shutdown, "graceful shutdown", cx),
         Event::Ready(flags) if flags.intersects(PollFlags::POLLNVAL) => {
             return fd_closed(ch, fd, backend, cx)
         }
@@ -155,6 +164,18 @@ fn step(ch: &mut dyn Channel, fd: RawFd, hook: Hook, cause: &str, cx: &mut Conte
         Hook::Close => {
             log::trace!("fd {fd}: {cause} -> handle_close");
             ch.handle_close(cx)
+        }
+        Hook::Timeout => {
+            if fd < 0 {
+                log::trace!("timer: {cause} -> handle_timeout");
+            } else {
+                log::trace!("fd {fd}: {cause} -> handle_timeout");
+            }
+            ch.handle_timeout(cx)
+        }
+        Hook::Shutdown => {
+            log::trace!("fd {fd}: {cause} -> handle_shutdown");
+            ch.handle_shutdown(cx)
         }
     };
     if let Err(err) = result {

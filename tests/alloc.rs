@@ -1,12 +1,15 @@
 //! Steady state allocates nothing: once the channels are registered and the
 //! buffers have grown, an iteration of the loop (select or poll) performs
-//! no heap allocation at all.
+//! no heap allocation at all, also while timers fire and re-arm and idle
+//! timeouts are pushed back on every read.
 //!
 //! A counting global allocator counts the allocations of the thread that
 //! runs the loop only (a thread-local switch), so the test harness and other
 //! threads cannot pollute the count. One test, both backends in turn.
 
-use selectloop::{Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Type};
+use selectloop::{
+    Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
@@ -97,6 +100,23 @@ impl Handler<DispatcherWithSend> for Echo {
         let mut buf = [0u8; 64];
         let n = ch.recv(&mut buf)?;
         ch.send(&buf[..n])?;
+        // An idle timeout pushed back on every read.
+        ch.set_timeout(Duration::from_secs(60));
+        Ok(())
+    }
+}
+
+/// A timer firing and re-arming on every iteration.
+struct Ticker {
+    ticks: usize,
+}
+
+impl Handler<Timer> for Ticker {
+    fn handle_timeout(&mut self, t: &mut Timer, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.ticks += 1;
+        if self.ticks % 2 == 0 {
+            t.set_timeout(Duration::ZERO); // one-shot re-armed by its handler
+        }
         Ok(())
     }
 }
@@ -131,12 +151,15 @@ fn steady_state_iterations_allocate_nothing() {
             .unwrap();
         listener.listen(5).unwrap();
         map.add(listener, Idle);
+        // Fires every iteration: re-armed by the interval, or by its handler.
+        let ticker = map.add(Timer::every(Duration::from_nanos(1)), Ticker { ticks: 0 });
 
         let lp = Loop::new()
             .timeout(Duration::from_secs(5))
             .use_poll(use_poll);
         // Warm up: the scratch buffers reach their size.
         lp.clone().count(50).run(&mut map).unwrap();
+        let ticks_before = map.handler_mut::<Ticker>(ticker).unwrap().ticks;
         let before: usize = pingers
             .iter()
             .map(|t| map.handler_mut::<Pinger>(*t).unwrap().round_trips)
@@ -159,6 +182,11 @@ fn steady_state_iterations_allocate_nothing() {
             after - before >= N as usize,
             "{backend}: the channels were busy ({} round trips in {N} iterations)",
             after - before
+        );
+        let ticks = map.handler_mut::<Ticker>(ticker).unwrap().ticks - ticks_before;
+        assert!(
+            ticks >= N as usize / 2,
+            "{backend}: the timer fired {ticks} times in {N} iterations"
         );
         assert_eq!(
             allocations, 0,

@@ -641,6 +641,13 @@ impl DispatcherType for AsyncChat {
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
     }
+    /// Delivers what is queued, then closes.
+    fn default_handle_shutdown(&mut self) -> io::Result<()> {
+        if !self.closing_when_done {
+            self.close_when_done();
+        }
+        Ok(())
+    }
     fn close(&mut self) {
         AsyncChat::close(self)
     }

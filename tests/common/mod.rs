@@ -4,6 +4,9 @@
 //! panic).
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[macro_use]
+pub mod backends;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,109 @@
+//! Graceful shutdown (`Context::shutdown`): listeners close, every queued
+//! byte is delivered before a buffered channel closes, and the grace period
+//! closes whatever is left. Every body runs on every backend.
+
+#[macro_use]
+mod common;
+
+use selectloop::{
+    Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Stop, Timer, Type,
+};
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Starts the shutdown when it fires.
+struct ShutdownAt(Duration);
+
+impl Handler<Timer> for ShutdownAt {
+    fn handle_timeout(&mut self, _t: &mut Timer, cx: &mut Context<'_>) -> io::Result<()> {
+        cx.shutdown(self.0);
+        Ok(())
+    }
+}
+
+/// A buffered channel that only sends.
+struct Sender;
+
+impl Handler<DispatcherWithSend> for Sender {}
+
+/// A listener nobody connects to.
+struct Listener;
+
+impl Handler for Listener {}
+
+fn listener() -> Dispatcher {
+    let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+    d.bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+        .unwrap();
+    d.listen(5).unwrap();
+    d
+}
+
+/// A channel with `len` bytes queued for a peer that reads slowly.
+fn queued(map: &mut Map, len: usize) -> UnixStream {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut ch =
+        DispatcherWithSend::new(Dispatcher::from_socket(a).unwrap()).with_output_limit(len + 1);
+    let data = common::random_bytes(len, len as u64);
+    ch.send(&data).unwrap();
+    map.add(ch, Sender);
+    b
+}
+
+fn delivers_every_queued_byte(lp: Loop) {
+    const LEN: usize = 3 << 20;
+    let mut map = Map::new();
+    map.add(listener(), Listener);
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut peer = queued(&mut map, LEN);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 65536];
+                loop {
+                    match peer.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e) => panic!("read failed after {} bytes: {e}", got.len()),
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                got
+            })
+        })
+        .collect();
+    map.add(
+        Timer::after(Duration::from_millis(20)),
+        ShutdownAt(Duration::from_secs(20)),
+    );
+    let stop = lp.timeout(Duration::from_secs(30)).run(&mut map).unwrap();
+    assert_eq!(stop, Stop::Shutdown);
+    assert!(map.is_empty());
+    let want = common::random_bytes(LEN, LEN as u64);
+    for r in readers {
+        let got = r.join().unwrap();
+        assert_eq!(got.len(), LEN, "every queued byte arrived");
+        assert!(got == want, "byte-exact");
+    }
+}
+
+fn grace_period_closes_what_is_left(lp: Loop) {
+    let mut map = Map::new();
+    map.add(listener(), Listener);
+    let _never_reads = queued(&mut map, 8 << 20);
+    let grace = Duration::from_millis(200);
+    map.shutdown(grace);
+    let start = Instant::now();
+    let stop = lp.timeout(None).run(&mut map).unwrap();
+    let took = start.elapsed();
+    assert_eq!(stop, Stop::Shutdown);
+    assert!(map.is_empty());
+    assert!(
+        took >= grace,
+        "closed before the grace period ended: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+every_backend!(delivers_every_queued_byte, grace_period_closes_what_is_left);
