@@ -34,6 +34,9 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 ///   Data sent before the connection is up (or after it closed) is queued
 ///   too: it goes out after `handle_connect` (or is dropped with the
 ///   channel).
+/// * **Closing loses no data.** `close_when_done` (and the delivery after
+///   a half-close) ends with a [lingering close](Dispatcher::linger_close):
+///   the peer never gets a reset that destroys the tail it has not read.
 /// * **Half-close delivers the queue.** When the peer shuts down its write
 ///   side (a read of 0 bytes) while output is queued, the default
 ///   `handle_close` delivers it, then closes
@@ -127,7 +130,8 @@ impl DispatcherWithSend {
             self.out.send_next(SEND_SLICE, |b| inner.send(b))?;
         }
         if self.close_when_done && self.out.is_empty() {
-            self.close();
+            self.close_when_done = false;
+            self.inner.linger_close();
         }
         Ok(())
     }
@@ -143,13 +147,12 @@ impl DispatcherWithSend {
     /// request and shut down its write side (`nc -N`, HTTP/1.0) lost the
     /// end of the answer.
     pub fn close_after_eof(&mut self) {
-        if self.inner.close_reason() == Some(CloseReason::Eof)
-            && self.inner.connected()
-            && self.pending() > 0
-        {
+        if self.inner.close_reason() != Some(CloseReason::Eof) || !self.inner.connected() {
+            self.close();
+        } else if self.pending() > 0 {
             self.close_when_done();
         } else {
-            self.close();
+            self.inner.linger_close();
         }
     }
 
@@ -192,11 +195,13 @@ impl DispatcherType for DispatcherWithSend {
     }
     /// Read only while the output queue has room (backpressure).
     fn default_readable(&self) -> bool {
-        !self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended()
+        self.inner.is_lingering()
+            || (!self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended())
     }
     /// asyncore: `(not self.connected) or len(self.out_buffer)`.
     fn default_writable(&self) -> bool {
-        !self.inner.connected() || self.pending() > 0 || self.close_when_done
+        !self.inner.is_lingering()
+            && (!self.inner.connected() || self.pending() > 0 || self.close_when_done)
     }
     /// Sends queued output.
     fn default_handle_write(&mut self) -> io::Result<()> {

@@ -27,13 +27,15 @@ pub trait DispatcherType: 'static {
     /// What [`Handler::readable`] returns unless overridden: `true` until
     /// the default `handle_read` ran ([`Dispatcher::unhandled_read`]).
     fn default_readable(&self) -> bool {
-        !self.dispatcher().unhandled_read()
+        let d = self.dispatcher();
+        d.is_lingering() || !d.unhandled_read()
     }
     /// What [`Handler::writable`] returns unless overridden: `true` (as
     /// asyncore) until the default `handle_write` ran
     /// ([`Dispatcher::unhandled_write`]).
     fn default_writable(&self) -> bool {
-        !self.dispatcher().unhandled_write()
+        let d = self.dispatcher();
+        !d.is_lingering() && !d.unhandled_write()
     }
     /// What [`Handler::handle_write`] does unless overridden: for a plain
     /// dispatcher, log a warning "unhandled write event" once and stop
@@ -58,8 +60,15 @@ pub trait DispatcherType: 'static {
         Ok(())
     }
     /// What [`Handler::handle_timeout`] does unless overridden: nothing
-    /// (the deadline is already cleared, so it does not fire again).
+    /// (the deadline is already cleared, so it does not fire again), except
+    /// that a [lingering close](Dispatcher::linger_close) that ran out of
+    /// time closes.
     fn default_handle_timeout(&mut self) -> io::Result<()> {
+        if self.dispatcher().is_lingering() {
+            // A lingering close ran out of time: close now.
+            self.close();
+            return Ok(());
+        }
         log::debug!("{:?}: unhandled timeout event", self.dispatcher());
         Ok(())
     }

@@ -359,6 +359,7 @@
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |
 //! | (none: a reset reads as a clean end of file) | [`Dispatcher::close_reason`], [`CloseReason`], [`Dispatcher::was_reset`] |
 //! | `self.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` | [`Dispatcher::set_nodelay`] |
+//! | (none: `close` with input unread sends a reset) | [`Dispatcher::linger_close`], used by `close_when_done` |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -387,7 +388,9 @@ pub use async_chat::{
 };
 pub use channel::{Channel, IntoChannel};
 pub use context::Context;
-pub use dispatcher::{is_disconnected, CloseReason, Dispatcher, DisplayAddr, DISCONNECTED};
+pub use dispatcher::{
+    is_disconnected, CloseReason, Dispatcher, DisplayAddr, DISCONNECTED, LINGER_BYTES, LINGER_TIME,
+};
 pub use dispatcher_with_send::{DispatcherWithSend, DEFAULT_OUTPUT_LIMIT, SEND_SLICE};
 pub use event_loop::{poll, poll2, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;

@@ -414,3 +414,107 @@ fn a_half_close_with_output_queued_delivers_it_all_async_chat() {
         assert!(!reset, "{name}: ended with a reset");
     }
 }
+
+/// A peer that sends input the server never reads, then reads slowly to
+/// the end; returns how many bytes it got and whether it saw a reset.
+fn sending_slow_reader(client: std::net::TcpStream) -> std::thread::JoinHandle<(usize, bool)> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        (&client).write_all(&vec![1u8; 100 * 1024]).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        let mut reads = 0u32;
+        loop {
+            match (&client).read(&mut buf) {
+                Ok(0) => return (got, false),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (got, true),
+                Err(e) => panic!("after {got} bytes: {e}"),
+            }
+            reads += 1;
+            if reads % 8 == 0 {
+                std::thread::sleep(Duration::from_millis(2)); // a slow reader
+            }
+        }
+    })
+}
+
+/// Never reads: the peer's input stays unread in the socket. (A handler
+/// that overrides `readable()` lets a lingering close read, or the close
+/// waits for [`selectloop::LINGER_TIME`].)
+struct Deaf;
+
+impl Handler<selectloop::DispatcherWithSend> for Deaf {
+    fn readable(&mut self, ch: &selectloop::DispatcherWithSend) -> bool {
+        ch.is_lingering()
+    }
+}
+
+impl AsyncChatHandler for Deaf {
+    fn found_terminator(&mut self, _ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn readable(&mut self, ch: &AsyncChat) -> bool {
+        ch.is_lingering()
+    }
+}
+
+#[test]
+fn close_when_done_with_unread_input_delivers_the_tail_dispatcher_with_send() {
+    use selectloop::DispatcherWithSend;
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap())
+            .with_output_limit(16 << 20);
+        ch.send(&vec![7u8; EIGHT_MIB]).unwrap();
+        ch.close_when_done();
+        let mut map = Map::new();
+        map.add(ch, Deaf);
+        let reader = sending_slow_reader(client);
+        run_until_empty(&event_loop, &mut map);
+        let (got, reset) = reader.join().unwrap();
+        assert!(!reset, "{name}: reset after {got} bytes");
+        assert_eq!(got, EIGHT_MIB, "{name}: bytes delivered");
+    }
+}
+
+#[test]
+fn close_when_done_with_unread_input_delivers_the_tail_async_chat() {
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut ch = AsyncChat::new(Dispatcher::from_socket(server).unwrap());
+        ch.set_output_limit(16 << 20);
+        ch.push(&vec![7u8; EIGHT_MIB]);
+        ch.close_when_done();
+        let mut map = Map::new();
+        map.add(ch, Deaf);
+        let reader = sending_slow_reader(client);
+        run_until_empty(&event_loop, &mut map);
+        let (got, reset) = reader.join().unwrap();
+        assert!(!reset, "{name}: reset after {got} bytes");
+        assert_eq!(got, EIGHT_MIB, "{name}: bytes delivered");
+    }
+}
+
+#[test]
+fn a_lingering_close_ends_by_itself_if_the_peer_never_closes() {
+    use selectloop::DispatcherWithSend;
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
+        std::thread::sleep(Duration::from_millis(20));
+        let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
+        ch.send(b"bye").unwrap();
+        ch.close_when_done();
+        let mut map = Map::new();
+        map.add(ch, Deaf);
+        let start = std::time::Instant::now();
+        run_until_empty(&event_loop, &mut map);
+        let took = start.elapsed();
+        assert!(
+            took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
+            "{name}: closed after {took:?}"
+        );
+        drop(client);
+    }
+}

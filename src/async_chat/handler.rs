@@ -115,6 +115,11 @@ impl<T: AsyncChatHandler> Handler<AsyncChat> for T {
         AsyncChatHandler::writable(self, ch)
     }
     fn handle_read(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        if ch.is_lingering() {
+            // Closing: the peer's input is dropped, not handed to the hooks.
+            ch.dispatcher_mut().linger_drain();
+            return Ok(());
+        }
         let result = ch.handle_read_event(self, cx);
         settle_input(self, ch, result, cx)
     }

@@ -103,6 +103,10 @@ pub const DEFAULT_MAX_INCOMING: usize = 65536;
 ///   `found_terminator`: a peer that sends requests without reading the
 ///   answers is slowed down by TCP flow control instead of growing the
 ///   server's memory.
+/// * **Closing loses no data.** A reached `close_when_done` (and the
+///   delivery after a half-close) ends with a
+///   [lingering close](Dispatcher::linger_close): the peer never gets a
+///   reset that destroys the tail it has not read.
 /// * **Half-close delivers the queue.** When the peer shuts down its write
 ///   side (a read of 0 bytes) while output is queued, the default
 ///   `handle_close` delivers it, then closes
@@ -430,17 +434,30 @@ impl AsyncChat {
     /// What the default `handle_close` does: if the peer only shut down its
     /// write side (`recv` read 0 bytes: [`CloseReason::Eof`]) and output is
     /// still queued, deliver it and then close
-    /// ([`close_when_done`](Self::close_when_done)); otherwise close now.
-    /// asynchat closed at once and dropped the queue.
+    /// ([`close_when_done`](Self::close_when_done)); once a
+    /// `close_when_done` is reached, close with a
+    /// [lingering close](Dispatcher::linger_close), so the peer never gets
+    /// a reset that destroys the tail it has not read; after a reset or an
+    /// error, close now. asynchat closed at once and dropped the queue.
     pub fn close_after_eof(&mut self) {
-        if self.inner.close_reason() == Some(CloseReason::Eof)
-            && self.inner.connected()
-            && !self.out.is_empty()
-            && self.send_error.is_none()
-        {
-            if !self.closing_when_done {
+        let reason = self.inner.close_reason();
+        let clean = matches!(reason, None | Some(CloseReason::Eof)) && self.send_error.is_none();
+        if !clean || !self.inner.connected() {
+            return self.close();
+        }
+        if !self.out.is_empty() {
+            if reason == Some(CloseReason::Eof) && !self.closing_when_done {
                 self.close_when_done();
             }
+            if self.closing_when_done {
+                return; // delivered first; then this runs again
+            }
+            return self.close();
+        }
+        if reason == Some(CloseReason::Eof) || self.closing_when_done {
+            // The last byte is out: close without a reset.
+            self.discard_buffers();
+            self.inner.linger_close();
         } else {
             self.close();
         }
@@ -632,11 +649,11 @@ impl DispatcherType for AsyncChat {
     /// Readable while the output is under its limit and the peer has not
     /// ended (asynchat: always).
     fn default_readable(&self) -> bool {
-        !self.is_full() && !self.inner.read_ended()
+        self.inner.is_lingering() || (!self.is_full() && !self.inner.read_ended())
     }
     /// asynchat: `producer_fifo or not connected`.
     fn default_writable(&self) -> bool {
-        !self.inner.connected() || self.has_output()
+        !self.inner.is_lingering() && (!self.inner.connected() || self.has_output())
     }
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
