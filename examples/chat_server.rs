@@ -73,6 +73,9 @@
 //! * asynchat lets a line grow without bound; `AsyncChat` closes a client
 //!   whose line passes `max_incoming` (64 KiB here) without a newline, and
 //!   only that client.
+//! * Python broadcasts names and lines as they come. Here control bytes
+//!   in them (`\r`, terminal escape sequences) are sent as `\xNN`, so no
+//!   user can forge another's `<NAME>` prefix on a terminal.
 //! * asynchat queues output for a user who never reads without bound; here
 //!   a user whose queue holds more than 128 KiB of heap
 //!   ([`AsyncChat::queued_heap`]) is dropped, and a client whose own
@@ -137,6 +140,8 @@ impl AsyncChatHandler for ChatSession {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        // Control bytes are shown, not obeyed (see `printable`).
+        let line = printable(&line);
         let Some(name) = &self.name else {
             return self.choose_name(line, ch, cx);
         };
@@ -186,6 +191,37 @@ impl ChatSession {
             self.name = Some(name);
         }
         Ok(())
+    }
+}
+
+/// `raw` with its control bytes (below 0x20 except tab, and DEL) written as
+/// `\xNN`. Sent raw, a `\r` returns a terminal's cursor to the start of the
+/// line, so `evil\r<alice> hi` would show as a line from alice; escape
+/// sequences could do worse. Bytes of 0x80 and above (UTF-8) pass.
+fn printable(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for &b in raw {
+        if (b < 0x20 && b != b'\t') || b == 0x7f {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_bytes_are_escaped_and_text_passes() {
+        assert_eq!(printable(b"evil\r<alice> hi"), b"evil\\x0d<alice> hi");
+        assert_eq!(printable(b"\x1b[2J\x7f"), b"\\x1b[2J\\x7f");
+        assert_eq!(
+            printable("tab\tok, h\u{e9}".as_bytes()),
+            "tab\tok, h\u{e9}".as_bytes()
+        );
     }
 }
 

@@ -370,3 +370,22 @@ fn three_hundred_users_who_never_read_cannot_grow_memory() {
         drop(users);
     }
 }
+
+/// Issue 10, item 7: a `\r` (or an escape sequence) in a line or a name is
+/// sent as `\xNN`, so nobody can forge another user's prefix on a terminal.
+#[test]
+fn control_bytes_in_lines_and_names_are_escaped() {
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut alice = Client::join(server.addr, "alice");
+        let mut mallory = Client::connect(server.addr);
+        mallory.send("m\x1b[2Jallory\n");
+        assert_eq!(mallory.line(), "Welcome, m\\x1b[2Jallory!", "{backend}");
+        mallory.send("hi\r<bob> forged\r\n");
+        assert_eq!(
+            alice.line(),
+            "<m\\x1b[2Jallory> hi\\x0d<bob> forged",
+            "{backend}"
+        );
+    }
+}
