@@ -73,9 +73,15 @@
 //! * asynchat lets a line grow without bound; `AsyncChat` closes a client
 //!   whose line passes `max_incoming` (64 KiB here) without a newline, and
 //!   only that client.
+//! * Python broadcasts names and lines as they come. Here control bytes
+//!   in them (`\r`, terminal escape sequences) are sent as `\xNN`, so no
+//!   user can forge another's `<NAME>` prefix on a terminal.
 //! * asynchat queues output for a user who never reads without bound; here
-//!   a user with more than 1 MiB waiting ([`AsyncChat::pending_output`]) is
-//!   dropped.
+//!   a user whose queue holds more than 128 KiB of heap
+//!   ([`AsyncChat::queued_heap`]) is dropped, and a client whose own
+//!   answers pile up (an unnamed client sending empty lines without
+//!   reading) stops being read once they pass that limit. With 300 such
+//!   users the server stays under 64 MiB.
 //!
 //! Run: `cargo run --example chat_server -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
 
@@ -105,9 +111,10 @@ struct Args {
 /// The longest line a client may send (without its newline).
 const MAX_LINE: usize = 64 * 1024;
 
-/// The most output that may wait for a user who does not read; past it the
-/// user is dropped.
-const MAX_BACKLOG: usize = 1024 * 1024;
+/// The most output (in bytes of heap) that may wait for a user who does
+/// not read; past it the user is dropped. It is also each channel's output
+/// limit: a client whose own answers pass it stops being read.
+const MAX_BACKLOG: usize = 128 * 1024;
 
 /// Python's `server.users`: who is in the room, by name, and the token that
 /// reaches each one's channel.
@@ -134,6 +141,8 @@ impl AsyncChatHandler for ChatSession {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        // Control bytes are shown, not obeyed (see `printable`).
+        let line = printable(&line);
         let Some(name) = &self.name else {
             return self.choose_name(line, ch, cx);
         };
@@ -146,7 +155,7 @@ impl AsyncChatHandler for ChatSession {
                 // The other user's channel, by its handle: `session.push(line)`.
                 if let Some(other) = cx.channel_mut(user) {
                     other.push(&message);
-                    if other.pending_output() > MAX_BACKLOG {
+                    if other.queued_heap() > MAX_BACKLOG {
                         too_slow.push(user);
                     }
                 }
@@ -186,6 +195,37 @@ impl ChatSession {
     }
 }
 
+/// `raw` with its control bytes (below 0x20 except tab, and DEL) written as
+/// `\xNN`. Sent raw, a `\r` returns a terminal's cursor to the start of the
+/// line, so `evil\r<alice> hi` would show as a line from alice; escape
+/// sequences could do worse. Bytes of 0x80 and above (UTF-8) pass.
+fn printable(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for &b in raw {
+        if (b < 0x20 && b != b'\t') || b == 0x7f {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_bytes_are_escaped_and_text_passes() {
+        assert_eq!(printable(b"evil\r<alice> hi"), b"evil\\x0d<alice> hi");
+        assert_eq!(printable(b"\x1b[2J\x7f"), b"\\x1b[2J\\x7f");
+        assert_eq!(
+            printable("tab\tok, h\u{e9}".as_bytes()),
+            "tab\tok, h\u{e9}".as_bytes()
+        );
+    }
+}
+
 /// Python's `handle_close`: `self.server.users.pop(self.name)`. The
 /// session is dropped when its channel leaves the map, whatever the reason.
 impl Drop for ChatSession {
@@ -215,6 +255,7 @@ impl Handler for ChatServer {
         // terminator and pushes the question.
         let mut ch = AsyncChat::new(Dispatcher::from_accepted(sock, addr)?).with_terminator(b"\n");
         ch.set_max_incoming(MAX_LINE);
+        ch.set_output_limit(MAX_BACKLOG);
         ch.push(b"What's your name?\r\n");
         cx.add(
             ch,

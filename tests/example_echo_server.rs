@@ -159,3 +159,40 @@ fn sigterm_and_sigint_end_the_server() {
         }
     }
 }
+
+/// Issue 13: a client that sends 6 MiB, reads slowly and shuts down its
+/// write side gets every byte back. asyncore (and this server before) closed
+/// at the read of 0 bytes and dropped the echo still queued.
+#[test]
+fn a_half_closed_client_gets_its_whole_echo() {
+    use std::io::Read;
+    const SIZE: usize = 6 << 20;
+    for backend in BACKENDS {
+        let server = start(backend);
+        let client = connect(server.addr);
+        let data = random_bytes(SIZE, 7);
+        let mut writer = client.try_clone().unwrap();
+        let sent = data.clone();
+        let t = thread::spawn(move || {
+            writer.write_all(&sent).unwrap();
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut got = Vec::with_capacity(SIZE);
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut reads = 0u32;
+        loop {
+            match (&client).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{backend}: after {} bytes: {e}", got.len()),
+            }
+            reads += 1;
+            if reads % 16 == 0 {
+                thread::sleep(Duration::from_millis(1)); // a slow reader
+            }
+        }
+        t.join().unwrap();
+        assert_eq!(got.len(), SIZE, "{backend}: bytes echoed back");
+        assert!(got == data, "{backend}: the echo differs");
+    }
+}

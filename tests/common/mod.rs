@@ -702,3 +702,46 @@ pub fn children_of(pid: i32) -> Vec<(i32, char)> {
     }
     out
 }
+
+// ---- Helpers for the library tests that drive a `Map` in-process ----
+
+/// Runs `event_loop` (its timeout replaced by `tick`) one iteration at a
+/// time for `span` of wall-clock time; returns how many iterations ran. An
+/// idle map runs about `span / tick` of them; a channel that makes the
+/// loop spin runs thousands.
+pub fn iterations_during(
+    event_loop: &selectloop::Loop,
+    map: &mut selectloop::Map,
+    tick: Duration,
+    span: Duration,
+) -> u64 {
+    let mut one = event_loop.clone().timeout(tick);
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < span {
+        if one.iterate(map).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// A connected TCP pair on the loopback: (the accepted side, the client).
+pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let client = connect(l.local_addr().expect("local_addr"));
+    let (server, _) = l.accept().expect("accept");
+    (server, client)
+}
+
+/// The peak resident set size of process `pid` in KiB (`VmHWM` of
+/// `/proc/PID/status`).
+pub fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
+}
