@@ -118,11 +118,7 @@ fn a_default_datagram_dispatcher_stays_idle() {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"ping", to).unwrap();
         iterations_during(&event_loop, &mut map, TICK, Duration::from_millis(60));
-        assert_eq!(
-            map.handler_mut(token).unwrap().got,
-            4,
-            "{name}"
-        );
+        assert_eq!(map.handler_mut(token).unwrap().got, 4, "{name}");
     }
 }
 
