@@ -73,9 +73,15 @@
 //! * asynchat lets a line grow without bound; `AsyncChat` closes a client
 //!   whose line passes `max_incoming` (64 KiB here) without a newline, and
 //!   only that client.
+//! * Python broadcasts names and lines as they come. Here control bytes
+//!   in them (`\r`, terminal escape sequences) are sent as `\xNN`, so no
+//!   user can forge another's `<NAME>` prefix on a terminal.
 //! * asynchat queues output for a user who never reads without bound; here
-//!   a user with more than 1 MiB waiting ([`AsyncChat::pending_output`]) is
-//!   dropped.
+//!   a user whose queue holds more than 128 KiB of heap
+//!   ([`AsyncChat::queued_heap`]) is dropped, and a client whose own
+//!   answers pile up (an unnamed client sending empty lines without
+//!   reading) stops being read once they pass that limit. With 300 such
+//!   users the server stays under 64 MiB.
 //!
 //! Run: `cargo run --example chat_server -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
 
@@ -91,6 +97,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// A line-based chat room over async_chat.
 #[derive(Parser, Debug)]
@@ -98,6 +105,9 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8123")]
     bind: SocketAddr,
+    /// Close a connection that sends nothing for this many seconds (0: never)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
     #[command(flatten)]
     backend: common::LoopArgs,
 }
@@ -105,9 +115,10 @@ struct Args {
 /// The longest line a client may send (without its newline).
 const MAX_LINE: usize = 64 * 1024;
 
-/// The most output that may wait for a user who does not read; past it the
-/// user is dropped.
-const MAX_BACKLOG: usize = 1024 * 1024;
+/// The most output (in bytes of heap) that may wait for a user who does
+/// not read; past it the user is dropped. It is also each channel's output
+/// limit: a client whose own answers pass it stops being read.
+const MAX_BACKLOG: usize = 128 * 1024;
 
 /// Python's `server.users`: who is in the room, by name, and the token that
 /// reaches each one's channel.
@@ -121,19 +132,40 @@ struct ChatSession {
     room: Rc<RefCell<Room>>,
     /// `None` until the client has chosen a free name.
     name: Option<Vec<u8>>,
+    /// Close the connection after this long without input.
+    idle: Option<Duration>,
 }
 
 impl AsyncChatHandler for ChatSession {
-    // collect_incoming_data is not written out: its default appends the data
-    // to the channel's buffer, which found_terminator takes. That is
-    // Python's `self.data.append(data)` and `b"".join(self.data)`.
+    /// Python's `self.data.append(data)` (the default, which
+    /// found_terminator's `take_incoming` joins), plus: any input pushes the
+    /// idle deadline back.
+    fn collect_incoming_data(&mut self, ch: &mut AsyncChat, data: &[u8]) {
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle);
+        }
+        ch.collect(data);
+    }
+
+    /// Silent for the idle timeout: say why, deliver what is queued, close
+    /// (a client that connects and says nothing is not held forever).
+    fn handle_timeout(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.push(b"Closing: idle for too long.\r\n");
+        ch.close_when_done();
+        Ok(())
+    }
 
     fn found_terminator(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle); // an empty line is input too
+        }
         // The terminator is b"\n"; a client that sends "\r\n" leaves a "\r".
         let mut line = ch.take_incoming();
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        // Control bytes are shown, not obeyed (see `printable`).
+        let line = printable(&line);
         let Some(name) = &self.name else {
             return self.choose_name(line, ch, cx);
         };
@@ -146,7 +178,7 @@ impl AsyncChatHandler for ChatSession {
                 // The other user's channel, by its handle: `session.push(line)`.
                 if let Some(other) = cx.channel_mut(user) {
                     other.push(&message);
-                    if other.pending_output() > MAX_BACKLOG {
+                    if other.queued_heap() > MAX_BACKLOG {
                         too_slow.push(user);
                     }
                 }
@@ -186,6 +218,37 @@ impl ChatSession {
     }
 }
 
+/// `raw` with its control bytes (below 0x20 except tab, and DEL) written as
+/// `\xNN`. Sent raw, a `\r` returns a terminal's cursor to the start of the
+/// line, so `evil\r<alice> hi` would show as a line from alice; escape
+/// sequences could do worse. Bytes of 0x80 and above (UTF-8) pass.
+fn printable(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for &b in raw {
+        if (b < 0x20 && b != b'\t') || b == 0x7f {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_bytes_are_escaped_and_text_passes() {
+        assert_eq!(printable(b"evil\r<alice> hi"), b"evil\\x0d<alice> hi");
+        assert_eq!(printable(b"\x1b[2J\x7f"), b"\\x1b[2J\\x7f");
+        assert_eq!(
+            printable("tab\tok, h\u{e9}".as_bytes()),
+            "tab\tok, h\u{e9}".as_bytes()
+        );
+    }
+}
+
 /// Python's `handle_close`: `self.server.users.pop(self.name)`. The
 /// session is dropped when its channel leaves the map, whatever the reason.
 impl Drop for ChatSession {
@@ -200,6 +263,7 @@ impl Drop for ChatSession {
 /// The listening socket: Python's `ChatServer(dispatcher)`.
 struct ChatServer {
     room: Rc<RefCell<Room>>,
+    idle: Option<Duration>,
 }
 
 impl Handler for ChatServer {
@@ -215,12 +279,17 @@ impl Handler for ChatServer {
         // terminator and pushes the question.
         let mut ch = AsyncChat::new(Dispatcher::from_accepted(sock, addr)?).with_terminator(b"\n");
         ch.set_max_incoming(MAX_LINE);
+        ch.set_output_limit(MAX_BACKLOG);
         ch.push(b"What's your name?\r\n");
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle);
+        }
         cx.add(
             ch,
             ChatSession {
                 room: self.room.clone(),
                 name: None,
+                idle: self.idle,
             },
         );
         Ok(())
@@ -234,6 +303,7 @@ fn main() {
     // The signal channel first, then ChatServer(8123).
     let mut map = common::map_ending_on_signals();
     let room = Rc::new(RefCell::new(Room::default()));
-    map.add(common::listen(args.bind, 128), ChatServer { room });
+    let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
+    map.add(common::listen(args.bind, 128), ChatServer { room, idle });
     common::run(&event_loop, &mut map); // asyncore.loop()
 }

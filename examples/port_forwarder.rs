@@ -202,6 +202,9 @@ impl Handler for Forwarder {
         // sender.__init__: create_socket + connect (non-blocking: the
         // connection completes later, in the loop).
         let mut remote = Dispatcher::create_socket(Domain::for_address(self.remote), Type::STREAM)?;
+        // A proxy sends what it gets at once (socat's `nodelay`): without
+        // it, Nagle's algorithm holds small replies for an ACK delay.
+        remote.set_nodelay(true)?;
         if let Err(e) = remote.connect(self.remote) {
             // Failed before even trying (e.g. no route): drop this client.
             log::warn!("cannot connect to {}: {e}", self.remote);
@@ -211,10 +214,9 @@ impl Handler for Forwarder {
         // receiver(conn), then sender(receiver, ...). Each needs the other's
         // token: the receiver is added first, and learns the sender's token
         // right after (Python: `receiver.sender = self`).
-        let receiver = cx.add(
-            Dispatcher::from_accepted(conn, addr)?,
-            Half::receiver(&pipe, &self.buf),
-        );
+        let client = Dispatcher::from_accepted(conn, addr)?;
+        client.set_nodelay(true)?;
+        let receiver = cx.add(client, Half::receiver(&pipe, &self.buf));
         let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));
         if let Some(r) = cx.handler_mut(receiver) {
             r.peer = Some(sender);

@@ -1,8 +1,9 @@
 //! `dispatcher_with_send`: a dispatcher with buffered output, for simple
 //! clients and servers (the echo server of the seed articles).
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{CloseReason, Dispatcher};
 use crate::handler::DispatcherType;
+use crate::output_queue::OutputQueue;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -10,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 /// asyncore sends the output buffer in slices of this many bytes.
 pub const SEND_SLICE: usize = 65536;
 
-/// The default limit of queued output: 256 KiB.
+/// The default limit of queued output: 256 KiB of heap.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 
 /// A [`Dispatcher`] whose [`send`](Self::send) queues what the kernel does
@@ -19,8 +20,11 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 ///
 /// Differences from asyncore, on purpose:
 ///
-/// * **Bounded output.** The queue has a limit ([`DEFAULT_OUTPUT_LIMIT`],
-///   changed with [`with_output_limit`](Self::with_output_limit)). While it
+/// * **Bounded output.** The queue has a limit in bytes of heap really
+///   held ([`DEFAULT_OUTPUT_LIMIT`], changed with
+///   [`with_output_limit`](Self::with_output_limit)); small sends are
+///   coalesced into shared buffers, so many small sends cost about their
+///   payload, not an allocation each. While it
 ///   is at or over the limit, [`is_full`](Self::is_full) is `true` and the
 ///   default `readable()` is `false`: a peer that sends without reading stops
 ///   being read, so its echo cannot grow the server's memory without bound
@@ -30,6 +34,14 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 ///   Data sent before the connection is up (or after it closed) is queued
 ///   too: it goes out after `handle_connect` (or is dropped with the
 ///   channel).
+/// * **Closing loses no data.** `close_when_done` (and the delivery after
+///   a half-close) ends with a [lingering close](Dispatcher::linger_close):
+///   the peer never gets a reset that destroys the tail it has not read.
+/// * **Half-close delivers the queue.** When the peer shuts down its write
+///   side (a read of 0 bytes) while output is queued, the default
+///   `handle_close` delivers it, then closes
+///   ([`close_after_eof`](Self::close_after_eof)); asyncore closed at once
+///   and dropped it. Meanwhile the default `readable()` is `false`.
 /// * **No copy when idle.** If nothing is queued, `send` writes straight from
 ///   the caller's buffer and queues only the part the kernel did not take.
 /// * **Connecting is fine.** Data sent before the connection is established
@@ -39,9 +51,7 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 256 * 1024;
 /// are there as on a plain dispatcher.
 pub struct DispatcherWithSend {
     inner: Dispatcher,
-    out: Vec<u8>,
-    /// Bytes of `out` already sent.
-    sent: usize,
+    out: OutputQueue,
     limit: usize,
     close_when_done: bool,
 }
@@ -51,33 +61,38 @@ impl DispatcherWithSend {
     pub fn new(inner: Dispatcher) -> Self {
         DispatcherWithSend {
             inner,
-            out: Vec::new(),
-            sent: 0,
+            out: OutputQueue::default(),
             limit: DEFAULT_OUTPUT_LIMIT,
             close_when_done: false,
         }
     }
 
-    /// Sets the output limit in bytes (at least 1).
+    /// Sets the output limit in bytes of heap (at least 1).
     pub fn with_output_limit(mut self, limit: usize) -> Self {
         self.limit = limit.max(1);
         self
     }
 
-    /// The output limit in bytes.
+    /// The output limit in bytes of heap.
     pub fn output_limit(&self) -> usize {
         self.limit
     }
 
     /// Bytes queued and not yet sent.
     pub fn pending(&self) -> usize {
-        self.out.len() - self.sent
+        self.out.pending()
     }
 
-    /// Whether the queue is at or over its limit: stop producing output
-    /// (the default `readable()` is `false` meanwhile).
+    /// Bytes of heap the output queue holds (its buffers' capacity, at
+    /// least [`pending`](Self::pending)): what the limit is compared with.
+    pub fn queued_heap(&self) -> usize {
+        self.out.heap_bytes()
+    }
+
+    /// Whether the queue holds its limit or more in heap: stop producing
+    /// output (the default `readable()` is `false` meanwhile).
     pub fn is_full(&self) -> bool {
-        self.pending() >= self.limit
+        self.out.heap_bytes() >= self.limit
     }
 
     /// Queues `data` and sends what the socket takes now (asyncore's
@@ -91,27 +106,18 @@ impl DispatcherWithSend {
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 format!(
-                    "output buffer full ({} bytes queued, limit {}); wait until is_full() is false",
-                    self.pending(),
+                    "output buffer full ({} bytes of heap queued, limit {}); wait until is_full() is false",
+                    self.queued_heap(),
                     self.limit
                 ),
             ));
         }
         let mut rest = data;
-        if self.pending() == 0 && self.inner.connected() {
+        if self.out.is_empty() && self.inner.connected() {
             let n = self.inner.send(&data[..data.len().min(SEND_SLICE)])?;
             rest = &data[n..];
         }
-        if !rest.is_empty() {
-            // Move the unsent tail to the front only when the buffer would
-            // otherwise grow: a steady stream reuses one allocation and
-            // copies each byte in once, never shifts it.
-            if self.sent > 0 && self.out.capacity() - self.out.len() < rest.len() {
-                self.out.drain(..self.sent);
-                self.sent = 0;
-            }
-            self.out.extend_from_slice(rest);
-        }
+        self.out.push_bytes(rest);
         Ok(data.len())
     }
 
@@ -119,19 +125,35 @@ impl DispatcherWithSend {
     /// (asyncore's `initiate_send`); closes the channel once the queue is
     /// empty if [`close_when_done`](Self::close_when_done) was called.
     pub fn initiate_send(&mut self) -> io::Result<()> {
-        if self.pending() > 0 {
-            let end = self.out.len().min(self.sent + SEND_SLICE);
-            let n = self.inner.send(&self.out[self.sent..end])?;
-            self.sent += n;
-            if self.sent == self.out.len() {
-                self.out.clear();
-                self.sent = 0;
-            }
+        if self.inner.connected() {
+            let inner = &mut self.inner;
+            self.out.send_next(SEND_SLICE, |b| inner.send(b))?;
         }
-        if self.close_when_done && self.pending() == 0 {
-            self.close();
+        if self.close_when_done && self.out.is_empty() {
+            self.close_when_done = false;
+            self.inner.linger_close();
         }
         Ok(())
+    }
+
+    /// What the default `handle_close` does: if the peer only shut down its
+    /// write side (`recv` read 0 bytes: [`CloseReason::Eof`]) and output is
+    /// still queued, deliver it and then close
+    /// ([`close_when_done`](Self::close_when_done)); otherwise close now.
+    /// A handler that overrides `handle_close` and still wants the queue
+    /// delivered calls this instead of [`close`](Self::close).
+    ///
+    /// asyncore closed at once and dropped the queue: a client that sent its
+    /// request and shut down its write side (`nc -N`, HTTP/1.0) lost the
+    /// end of the answer.
+    pub fn close_after_eof(&mut self) {
+        if self.inner.close_reason() != Some(CloseReason::Eof) || !self.inner.connected() {
+            self.close();
+        } else if self.pending() > 0 {
+            self.close_when_done();
+        } else {
+            self.inner.linger_close();
+        }
     }
 
     /// Closes the channel once everything queued has been sent.
@@ -142,7 +164,6 @@ impl DispatcherWithSend {
     /// Drops queued output.
     pub fn discard_buffers(&mut self) {
         self.out.clear();
-        self.sent = 0;
     }
 
     /// Closes the channel now; queued output is dropped.
@@ -174,15 +195,23 @@ impl DispatcherType for DispatcherWithSend {
     }
     /// Read only while the output queue has room (backpressure).
     fn default_readable(&self) -> bool {
-        !self.is_full()
+        self.inner.is_lingering()
+            || (!self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended())
     }
     /// asyncore: `(not self.connected) or len(self.out_buffer)`.
     fn default_writable(&self) -> bool {
-        !self.inner.connected() || self.pending() > 0 || self.close_when_done
+        !self.inner.is_lingering()
+            && (!self.inner.connected() || self.pending() > 0 || self.close_when_done)
     }
     /// Sends queued output.
     fn default_handle_write(&mut self) -> io::Result<()> {
         self.initiate_send()
+    }
+    /// The peer half-closed with output still queued: deliver it, then
+    /// close. Otherwise close now.
+    fn default_handle_close(&mut self) -> io::Result<()> {
+        self.close_after_eof();
+        Ok(())
     }
     /// Delivers the queue, then closes.
     fn default_handle_shutdown(&mut self) -> io::Result<()> {

@@ -2,11 +2,17 @@
 //! methods: Python's "subclass and override `handle_*`" becomes "implement
 //! [`Handler`] and override what you need".
 
+use crate::accept_pause::is_fd_shortage;
 use crate::channel::Predicates;
 use crate::dispatcher::Dispatcher;
 use crate::event_loop::Context;
 use socket2::{SockAddr, Socket};
 use std::io;
+
+/// The most connections the default
+/// [`handle_accept`](Handler::handle_accept) accepts per wake-up, so a
+/// flood of connections cannot starve the channels already open.
+pub const ACCEPT_BATCH: usize = 64;
 
 /// A dispatcher type a [`Handler`] can be attached to: [`Dispatcher`]
 /// itself, or a type built on it such as
@@ -17,23 +23,51 @@ pub trait DispatcherType: 'static {
     fn dispatcher(&self) -> &Dispatcher;
     /// The socket half, mutably.
     fn dispatcher_mut(&mut self) -> &mut Dispatcher;
-    /// What [`Handler::readable`] returns unless overridden (`true`).
+    /// What [`Handler::readable`] returns unless overridden: `true` until
+    /// the default `handle_read` ran ([`Dispatcher::unhandled_read`]).
     fn default_readable(&self) -> bool {
-        true
+        let d = self.dispatcher();
+        d.is_lingering() || !d.unhandled_read()
     }
-    /// What [`Handler::writable`] returns unless overridden (`true`).
+    /// What [`Handler::writable`] returns unless overridden: `true` (as
+    /// asyncore) until the default `handle_write` ran
+    /// ([`Dispatcher::unhandled_write`]).
     fn default_writable(&self) -> bool {
-        true
+        let d = self.dispatcher();
+        !d.is_lingering() && !d.unhandled_write()
     }
     /// What [`Handler::handle_write`] does unless overridden: for a plain
-    /// dispatcher, log a warning "unhandled write event".
+    /// dispatcher, log a warning "unhandled write event" once and stop
+    /// asking for write readiness ([`Dispatcher::warn_unhandled_write`]).
     fn default_handle_write(&mut self) -> io::Result<()> {
-        log::warn!("{:?}: unhandled write event", self.dispatcher());
+        self.dispatcher_mut().warn_unhandled_write();
+        Ok(())
+    }
+    /// What [`Handler::handle_expt`] does unless overridden: drop the urgent
+    /// byte and warn once per channel
+    /// ([`Dispatcher::discard_urgent_data`]).
+    fn default_handle_expt(&mut self) -> io::Result<()> {
+        self.dispatcher_mut().discard_urgent_data()
+    }
+    /// What [`Handler::handle_close`] does unless overridden: for a plain
+    /// dispatcher, log "unhandled close event" and close. A buffered type
+    /// whose peer only shut down its write side delivers its queued output
+    /// first.
+    fn default_handle_close(&mut self) -> io::Result<()> {
+        log::warn!("{:?}: unhandled close event", self.dispatcher());
+        self.close();
         Ok(())
     }
     /// What [`Handler::handle_timeout`] does unless overridden: nothing
-    /// (the deadline is already cleared, so it does not fire again).
+    /// (the deadline is already cleared, so it does not fire again), except
+    /// that a [lingering close](Dispatcher::linger_close) that ran out of
+    /// time closes.
     fn default_handle_timeout(&mut self) -> io::Result<()> {
+        if self.dispatcher().is_lingering() {
+            // A lingering close ran out of time: close now.
+            self.close();
+            return Ok(());
+        }
         log::debug!("{:?}: unhandled timeout event", self.dispatcher());
         Ok(())
     }
@@ -113,29 +147,35 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     const PREDICATES: Predicates = Predicates::EveryIteration;
 
     /// Asked every loop iteration: should the loop wait for this channel to
-    /// become readable? Default: `true` (per dispatcher type).
+    /// become readable? Default: `true` (per dispatcher type: a
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend) whose queue is full
+    /// says `false`), and `false` once the default `handle_read` has run.
     fn readable(&mut self, ch: &D) -> bool {
         ch.default_readable()
     }
 
     /// Asked every loop iteration: should the loop wait for this channel to
-    /// become writable? Default: `true` for a plain dispatcher, "has queued
-    /// output" for [`DispatcherWithSend`](crate::DispatcherWithSend). A
-    /// listening socket is never put in the write set, and a connecting one
-    /// always is.
+    /// become writable? Default: `true` for a plain dispatcher until its
+    /// default `handle_write` has run once (then `false`: asyncore's
+    /// default asked again on every pass, a spin), "has queued output" for
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend). A listening socket
+    /// is never put in the write set, and a connecting one always is.
     fn writable(&mut self, ch: &D) -> bool {
         ch.default_writable()
     }
 
     /// The socket has data to read, or the peer closed (then `recv` returns
-    /// 0 and `handle_close` follows). Default: log "unhandled read event".
+    /// 0 and `handle_close` follows). Default: log "unhandled read event"
+    /// once and stop asking for read readiness
+    /// ([`Dispatcher::warn_unhandled_read`]).
     fn handle_read(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled read event", ch.dispatcher());
+        ch.dispatcher_mut().warn_unhandled_read();
         Ok(())
     }
 
     /// The socket can be written. Default: log "unhandled write event" for a
-    /// plain dispatcher; send queued output for `DispatcherWithSend`.
+    /// plain dispatcher, once, after which the default `writable()` is
+    /// `false`; send queued output for `DispatcherWithSend`.
     fn handle_write(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
         ch.default_handle_write()
     }
@@ -148,12 +188,35 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         Ok(())
     }
 
-    /// A listening socket has a connection waiting. Default: accept it and
-    /// pass it to [`handle_accepted`](Self::handle_accepted) (asyncore 3.2+);
+    /// A listening socket has connections waiting. Default: accept what is
+    /// waiting, up to [`ACCEPT_BATCH`] connections per wake-up, passing
+    /// each to [`handle_accepted`](Self::handle_accepted) (asyncore 3.2+);
     /// nothing happens if there is none after all.
+    ///
+    /// asyncore accepts one connection per pass, so a burst overflows a
+    /// small backlog (the kernel then drops or resets connections) while
+    /// the loop serves everything else between two accepts. An fd shortage
+    /// anywhere in setting up a connection, `accept` itself or
+    /// `handle_accepted` failing with `EMFILE`, `ENFILE`, `ENOBUFS` or
+    /// `ENOMEM`, pauses accepting
+    /// ([`Dispatcher::pause_accepting`]) instead of closing the listener
+    /// or retrying at once.
     fn handle_accept(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some((sock, addr)) = ch.dispatcher_mut().accept()? {
-            self.handle_accepted(ch, sock, addr, cx)?;
+        for _ in 0..ACCEPT_BATCH {
+            let Some((sock, addr)) = ch.dispatcher_mut().accept()? else {
+                return Ok(());
+            };
+            if let Err(err) = self.handle_accepted(ch, sock, addr, cx) {
+                if is_fd_shortage(&err) {
+                    ch.dispatcher_mut().pause_accepting_for(&err);
+                    return Ok(());
+                }
+                return Err(err);
+            }
+            let d = ch.dispatcher();
+            if d.is_closed() || !d.accepting() || d.is_accept_paused() || cx.stopping() {
+                return Ok(());
+            }
         }
         Ok(())
     }
@@ -174,18 +237,22 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     }
 
     /// Out-of-band data arrived (the except set of select, `POLLPRI` of
-    /// poll). Rare. Default: log "unhandled incoming priority event".
+    /// poll). Rare. Default: read and drop the urgent byte, and log
+    /// "unhandled incoming priority event" the first time
+    /// ([`Dispatcher::discard_urgent_data`]). asyncore only logs, and the
+    /// condition, still there, is reported again on every pass: a spin.
     fn handle_expt(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled incoming priority event", ch.dispatcher());
-        Ok(())
+        ch.default_handle_expt()
     }
 
-    /// The peer closed or the connection broke. Default: log "unhandled
-    /// close event" and close the channel.
+    /// The peer closed or the connection broke. Default: for a plain
+    /// dispatcher, log "unhandled close event" and close the channel. For a
+    /// [`DispatcherWithSend`](crate::DispatcherWithSend) whose peer only
+    /// shut down its write side (a read of 0 bytes) while output is still
+    /// queued: deliver the queue, then close (asyncore closed at once and
+    /// dropped it); otherwise close quietly.
     fn handle_close(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
-        log::warn!("{:?}: unhandled close event", ch.dispatcher());
-        ch.close();
-        Ok(())
+        ch.default_handle_close()
     }
 
     /// The channel's deadline passed (set with

@@ -9,7 +9,7 @@
 //! user would look for them (the table at the end maps them all).
 //!
 //! If you do not know asyncore, or select(2) and poll(2), start with
-//! **[the course](guide)**: fourteen short chapters, from "why an event loop"
+//! **[the course](guide)**: fifteen short chapters, from "why an event loop"
 //! and a server written on the bare syscalls, through every example, to the
 //! classic mistakes (each one run and measured) and exercises with checkers.
 //!
@@ -96,7 +96,7 @@
 //! | the loop | [`Loop`], [`Context`], [`Stop`] | `loop`, `poll`, `poll2`, `readwrite` | [3](guide::event_rules), [4](guide::reading_the_trace) |
 //! | dispatchers | [`Dispatcher`] + [`Handler`], [`DispatcherWithSend`], [`Dispatcher::file_dispatcher`] + [`FileWrapper`], [`Timer`] | `dispatcher`, `dispatcher_with_send`, `file_dispatcher`, `file_wrapper` | [5](guide::echo_server), [6](guide::http_client), [7](guide::port_forwarder), [9](guide::file_cat) |
 //! | conversations | [`AsyncChat`] + [`AsyncChatHandler`], [`Terminator`], [`Producer`], [`SimpleProducer`] | `asynchat.async_chat`, `simple_producer` | [8](guide::chat_server) |
-//! | daemon sources | [`sources`]: [`sources::Signals`] + [`sources::SignalHandler`], [`sources::Wakeup`] + [`sources::Waker`], [`sources::MessageChannel`] + [`sources::Sender`], [`sources::ChildProcess`] + [`sources::ChildHandler`] | (none) | |
+//! | daemon sources | [`sources`]: [`sources::Signals`] + [`sources::SignalHandler`], [`sources::Wakeup`] + [`sources::Waker`], [`sources::MessageChannel`] + [`sources::Sender`], [`sources::ChildProcess`] + [`sources::ChildHandler`] | (none) | [15](guide::daemon) |
 //!
 //! # Watching the loop
 //!
@@ -146,9 +146,13 @@
 //! | `push`, `push_with_producer`, `close_when_done`, `discard_buffers`, `initiate_send` | the same names on [`AsyncChat`] |
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | [`AsyncChat::set_ac_in_buffer_size`], [`AsyncChat::set_ac_out_buffer_size`] (and getters) |
 //! | (none: asynchat lets a line grow without bound) | [`AsyncChat::set_max_incoming`], [`IncomingTooLong`] |
+//! | (none: asynchat queues output without bound) | [`AsyncChat::set_output_limit`], [`AsyncChat::is_full`], [`AsyncChat::queued_heap`] |
 //! | producer (`more()`), `asynchat.simple_producer` | [`Producer`], [`SimpleProducer`] |
 //! | `asynchat.find_prefix_at_end` | [`find_prefix_at_end`] |
 //! | `log_info(msg, type)` | the `log` crate: `log::info!`, `log::warn!` (route it where you like) |
+//! | (none: a reset reads as a clean end of file) | [`Dispatcher::close_reason`], [`CloseReason`], [`Dispatcher::was_reset`] |
+//! | `self.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` | [`Dispatcher::set_nodelay`] |
+//! | (none: `close` with input unread sends a reset) | [`Dispatcher::linger_close`], used by `close_when_done` |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 //! | (none in asyncore: `signal.signal` + a self-pipe by hand) | [`sources::Signals`] + [`sources::SignalHandler`] (`handle_signal`) |
 //! | (none in asyncore: a pipe written from another thread) | [`sources::Wakeup`] + [`sources::Waker`] (`handle_wake`) |
@@ -166,6 +170,7 @@ mod map;
 
 mod event_loop;
 
+mod accept_pause;
 mod async_chat;
 mod channel;
 mod deadline;
@@ -174,6 +179,7 @@ mod dispatcher_with_send;
 mod file_dispatcher;
 pub mod guide;
 mod handler;
+mod output_queue;
 mod producer;
 pub mod sources;
 mod timer;
@@ -183,11 +189,13 @@ pub use async_chat::{
     DEFAULT_AC_IN_BUFFER_SIZE, DEFAULT_AC_OUT_BUFFER_SIZE, DEFAULT_MAX_INCOMING,
 };
 pub use channel::Predicates;
-pub use dispatcher::{is_disconnected, Dispatcher, DisplayAddr, DISCONNECTED};
+pub use dispatcher::{
+    is_disconnected, CloseReason, Dispatcher, DisplayAddr, DISCONNECTED, LINGER_BYTES, LINGER_TIME,
+};
 pub use dispatcher_with_send::{DispatcherWithSend, DEFAULT_OUTPUT_LIMIT, SEND_SLICE};
 pub use event_loop::{Backend, Context, Control, Loop, Stop};
 pub use file_dispatcher::FileWrapper;
-pub use handler::{DispatcherType, Handler};
+pub use handler::{DispatcherType, Handler, ACCEPT_BATCH};
 pub use map::{Handle, Map, Token};
 pub use producer::{Producer, SimpleProducer};
 pub use socket2::{Domain, SockAddr, Socket, Type};

@@ -185,6 +185,9 @@ pub struct Map {
     changes: Vec<Change>,
     /// A graceful shutdown asked for or under way.
     pub(crate) shutdown: ShutdownState,
+    /// The running channel (the one taken out) was closed through its
+    /// token: it leaves the map when its handler returns.
+    running_closed: bool,
     /// Which map this is, and how many times a loop has read its change
     /// log: a loop that finds another loop read it in between starts over
     /// from the map's contents.
@@ -209,6 +212,7 @@ impl Map {
             removals: 0,
             changes: Vec::new(),
             shutdown: ShutdownState::Running,
+            running_closed: false,
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -301,7 +305,10 @@ impl Map {
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn Channel>> {
         let slot = self.slot_mut(t)?;
         match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
-            State::Occupied(ch) => Some(ch),
+            State::Occupied(ch) => {
+                self.running_closed = false;
+                Some(ch)
+            }
             other => {
                 slot.state = other;
                 None
@@ -360,6 +367,7 @@ impl Map {
             }
             State::Busy { .. } => {
                 slot.state = State::Busy { close: true };
+                self.running_closed = true;
                 true
             }
             vacant => {
@@ -369,13 +377,12 @@ impl Map {
         }
     }
 
-    /// Whether channel `t` is running and was closed through its token
-    /// meanwhile (it leaves the map when its handler returns).
-    pub(crate) fn closed_while_running(&self, t: Token) -> bool {
-        matches!(
-            self.slot(t).map(|s| &s.state),
-            Some(State::Busy { close: true })
-        )
+    /// Whether the running channel (the one last taken out) was closed
+    /// through its token meanwhile (it leaves the map when its handler
+    /// returns).
+    #[inline]
+    pub(crate) fn running_closed(&self) -> bool {
+        self.running_closed
     }
 
     /// Records that channel `t` was reached from outside its own events.

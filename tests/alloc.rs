@@ -5,10 +5,13 @@
 //!
 //! A counting global allocator counts the allocations of the thread that
 //! runs the loop only (a thread-local switch), so the test harness and other
-//! threads cannot pollute the count. One test, both backends in turn.
+//! threads cannot pollute the count. One test, every backend in turn.
+
+// The backend list and the timeouts are shared (tests/common).
+mod common;
 
 use selectloop::{
-    Backend, Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
+    Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -127,7 +130,7 @@ impl Handler for Idle {}
 
 #[test]
 fn steady_state_iterations_allocate_nothing() {
-    for backend in Backend::ALL {
+    for backend in common::LOOP_BACKENDS {
         let mut map = Map::new();
         let mut pingers = Vec::new();
         for _ in 0..4 {
@@ -157,7 +160,7 @@ fn steady_state_iterations_allocate_nothing() {
         // One loop throughout: it keeps the backend's buffers (the pollfd
         // array, the fd sets) between runs.
         let mut lp = Loop::new()
-            .timeout(Duration::from_secs(5))
+            .timeout(common::ITERATION_PATIENCE)
             .backend(backend)
             .count(N);
         // Warm up: the buffers reach their size.

@@ -7,6 +7,11 @@
 //! `QUIT\n`, then sends everything back in pieces of 1, 2 or 3 bytes, so
 //! terminators arrive split across reads.
 
+// The timeouts, the backend list and the loops built from them are shared
+// (tests/common).
+mod common;
+
+use common::{bounded, lp, ITERATION_PATIENCE, LOOP_BACKENDS, PATIENCE};
 use proptest::prelude::*;
 use selectloop::{
     AsyncChat, AsyncChatHandler, Backend, Context, Dispatcher, Domain, Handle, Handler,
@@ -22,17 +27,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SERVER_QUIT: &[u8] = b"QUIT\n";
-const BACKENDS: [Backend; 3] = Backend::ALL;
-/// Generous: a correct run takes milliseconds.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A loop bounded in iterations; it also ends as soon as the map is empty.
-fn bounded(backend: Backend) -> Loop {
-    Loop::new()
-        .backend(backend)
-        .timeout(Duration::from_millis(100))
-        .count(2000)
-}
 
 // ---------------------------------------------------------------------------
 // The echo server thread of test_asynchat.
@@ -204,7 +198,7 @@ fn echo_dialogue(
 // test_asynchat's tests.
 
 fn line_terminator_check(term: &[u8], chunk: usize) {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, term, chunk, |ch| {
             ch.push(b"hello ");
             ch.push(&[&b"world"[..], term].concat());
@@ -245,7 +239,7 @@ const DATA: &[u8] = b"hello world, I'm not dead yet!\n";
 
 #[test]
 fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         for n in [1usize, 6] {
             let rec = echo_dialogue(backend, n, 3, |ch| {
                 ch.push(DATA);
@@ -262,7 +256,7 @@ fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
 
 #[test]
 fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, 1000usize, 2, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
@@ -280,7 +274,7 @@ fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
 
 #[test]
 fn numeric_terminator_zero_collects_everything_without_firing() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, 0usize, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
@@ -293,7 +287,7 @@ fn numeric_terminator_zero_collects_everything_without_firing() {
 
 #[test]
 fn none_terminator_collects_everything_without_firing() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, Terminator::None, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
@@ -307,7 +301,7 @@ fn none_terminator_collects_everything_without_firing() {
 /// The two lines and the quit command pushed through `push`, on both
 /// backends: every byte arrives, in order.
 fn producer_output_arrives_whole(push: fn(&mut AsyncChat, Vec<u8>)) {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             push(
                 ch,
@@ -336,7 +330,7 @@ fn string_producer_output_arrives_whole() {
 
 #[test]
 fn empty_lines_are_messages_too() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             ch.push(b"hello world\n\nI'm not dead yet!\n");
             ch.push(SERVER_QUIT);
@@ -354,7 +348,7 @@ fn empty_lines_are_messages_too() {
 
 #[test]
 fn close_when_done_sends_everything_then_closes() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let server = echo_server(3, true);
         let mut map = Map::new();
         let (token, rec) = echo_client(&mut map, b"\n", server.addr);
@@ -386,7 +380,7 @@ fn close_when_done_sends_everything_then_closes() {
 /// byte-ish value (array, Vec, slice of a String) goes through.
 #[test]
 fn push_takes_any_byte_slice() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             let data: &[u8] = b"bytes\n";
             ch.push(data);
@@ -430,7 +424,7 @@ fn pair_chat(
 fn once(map: &mut Map, backend: Backend) {
     Loop::new()
         .backend(backend)
-        .timeout(Duration::from_secs(5))
+        .timeout(ITERATION_PATIENCE)
         .count(1)
         .run(map)
         .unwrap();
@@ -474,7 +468,7 @@ impl Handler for Thief {
 
 #[test]
 fn would_block_during_read_is_ignored() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut map = Map::new();
         let got = Rc::new(RefCell::new(Vec::new()));
@@ -505,7 +499,7 @@ fn would_block_during_read_is_ignored() {
 
 #[test]
 fn incoming_limit_closes_only_that_channel() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (bad, bad_rec, mut bad_peer) = pair_chat(&mut map, b"\r\n");
         let (good, good_rec, mut good_peer) = pair_chat(&mut map, b"\r\n");
@@ -574,7 +568,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
             self.errors.borrow_mut().push(err); // and keep the channel
         }
     }
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let errors = Rc::new(RefCell::new(Vec::new()));
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -592,12 +586,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
             if !map.contains(token) {
                 break;
             }
-            Loop::new()
-                .backend(backend)
-                .timeout(Duration::from_millis(10))
-                .count(1)
-                .run(&mut map)
-                .unwrap();
+            lp(backend).count(1).run(&mut map).unwrap();
         }
         assert!(
             !map.contains(token),
@@ -618,7 +607,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
 
 #[test]
 fn incoming_limit_counts_data_split_without_terminator() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (token, rec, mut peer) = pair_chat(&mut map, b"\n");
         chat(&mut map, token).set_max_incoming(10);
@@ -636,7 +625,7 @@ fn incoming_limit_counts_data_split_without_terminator() {
 
 #[test]
 fn output_is_sent_in_slices_of_ac_out_buffer_size() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (token, _rec, mut peer) = pair_chat(&mut map, b"\n");
         let ch = chat(&mut map, token);
@@ -660,7 +649,7 @@ fn output_is_sent_in_slices_of_ac_out_buffer_size() {
 
 #[test]
 fn readable_and_writable_follow_the_state() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -737,7 +726,7 @@ impl AsyncChatHandler for Framed {
 
 #[test]
 fn terminator_changed_in_found_terminator_applies_to_buffered_data() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let rec = Rc::new(RefCell::new(Record::default()));
         let mut map = Map::new();
@@ -838,7 +827,7 @@ proptest! {
         input in prop::collection::vec(prop::sample::select(vec![b'a', b'q', b'\r', b'\n', b'x']), 1..160),
         cut_seeds in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
         script in prop::collection::vec(terminator_strategy(), 1..4),
-        backend in prop::sample::select(Backend::ALL.to_vec()),
+        backend in prop::sample::select(LOOP_BACKENDS.to_vec()),
     ) {
         let mut cuts: Vec<usize> = cut_seeds.iter().map(|i| i.index(input.len())).collect();
         cuts.sort_unstable();
@@ -854,7 +843,7 @@ proptest! {
         script in prop::collection::vec(terminator_strategy(), 1..4),
     ) {
         let cuts: Vec<usize> = (1..input.len()).collect();
-        for backend in BACKENDS {
+        for backend in LOOP_BACKENDS {
             let whole = feed(&input, &[], &script, backend);
             let split = feed(&input, &cuts, &script, backend);
             prop_assert_eq!(split, whole);

@@ -1,15 +1,17 @@
 //! EMFILE on accept, in a test binary of its own: it lowers the process's
 //! fd limit (RLIMIT_NOFILE), which would break any test running beside it.
-//! One test, run on both backends one after the other.
+//! One test, run on every backend (`common::LOOP_BACKENDS`) one after the
+//! other.
 //!
 //! asyncore's accept raises on EMFILE and the default handle_error closes
 //! the *listening* socket; a naive fix (ignore the error) spins at 100% CPU
 //! because the listener stays readable. Here the listener stays open, leaves
 //! the read set for a while (no spin), and accepts again once fds free up.
 
-use selectloop::{
-    Backend, Context, Dispatcher, Domain, Handler, Loop, Map, SockAddr, Socket, Type,
-};
+// The backend list and the timeouts are shared (tests/common).
+mod common;
+
+use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, SockAddr, Socket, Type};
 use std::cell::Cell;
 use std::io;
 use std::net::TcpStream;
@@ -73,7 +75,7 @@ fn exhaust_fds() -> Vec<OwnedFd> {
 fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    for backend in Backend::ALL {
+    for backend in common::LOOP_BACKENDS {
         const CLIENTS: usize = 3;
         let mut server = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
         server
@@ -141,7 +143,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
 
         // Free some fds: the pending connections are accepted.
         fillers.truncate(fillers.len().saturating_sub(CLIENTS + 2));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + common::PATIENCE;
         while accepted.get() < CLIENTS {
             assert!(Instant::now() < deadline, "{backend}: never accepted again");
             lp.run(&mut map).unwrap();
@@ -156,7 +158,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
         let (c, _c_peer) = UnixStream::pair().unwrap();
         let mut fillers = exhaust_fds();
         let ct = map.add(Dispatcher::from_socket(c).unwrap(), CloseOnWrite); // after the listener
-        let mut one = lp.timeout(Duration::from_secs(5));
+        let mut one = lp.timeout(common::ITERATION_PATIENCE);
         one.run(&mut map).unwrap();
         assert_eq!(
             accepted.get(),

@@ -275,3 +275,147 @@ fn logs_connections_to_stderr_not_stdout() {
     // Nothing on stdout after the `listening on` line.
     assert!(server.stdout.try_recv().is_err());
 }
+
+/// The most the server may ever hold resident under the floods below.
+const FLOOD_BOUND_KIB: u64 = 64 * 1024;
+
+/// A raw connection whose receive buffer is small, so the kernel absorbs
+/// little of what the server sends to a client that never reads: the
+/// server's own queues are what the floods test.
+fn small_window_connection(addr: SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    // A small segment size keeps the server's send buffer from growing to
+    // megabytes (the kernel sizes it from the loopback's 64 KiB segments).
+    sock.set_mss(536).unwrap();
+    sock.connect_timeout(&addr.into(), PATIENCE).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    s
+}
+
+/// The server still greets a newcomer.
+fn assert_still_serving(server: &Server, backend: &str) {
+    let mut c = Client::connect(server.addr);
+    c.send("latecomer\n");
+    assert_eq!(c.line(), "Welcome, latecomer!", "{backend}");
+}
+
+/// Issue 10, item 2, first flood: an unnamed client sends empty lines and
+/// never reads. Each empty line asks "What's your name?" again; asynchat
+/// queued every answer (1.27 GiB for 20 MiB of input). Here the client's
+/// own queue reaches its limit and the client stops being read.
+#[test]
+fn an_unnamed_client_flooding_empty_lines_cannot_grow_memory() {
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut flood = small_window_connection(server.addr);
+        let chunk = vec![b'\n'; 64 * 1024];
+        let mut sent = 0;
+        // 8 MiB of empty lines, or until the server stops reading (the
+        // write then times out).
+        while sent < 8 << 20 && flood.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let peak = common::peak_rss_kib(server.proc.pid());
+        assert!(
+            peak < FLOOD_BOUND_KIB,
+            "{backend}: {peak} KiB resident after {sent} bytes of empty lines"
+        );
+        assert!(
+            sent < 8 << 20,
+            "{backend}: the server read all {sent} bytes without being read"
+        );
+        assert_still_serving(&server, backend);
+    }
+}
+
+/// Issue 10, item 2, second flood: 300 named users who never read send
+/// short messages. Each broadcast line is queued for 299 users; asynchat
+/// paid an allocation per line (2.42 GiB peak). Here queues share buffers,
+/// count bytes of heap, and a user whose queue passes its limit is
+/// dropped.
+#[test]
+fn three_hundred_users_who_never_read_cannot_grow_memory() {
+    const USERS: usize = 300;
+    const MESSAGES: usize = 60;
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut users: Vec<Option<TcpStream>> = (0..USERS)
+            .map(|_| Some(small_window_connection(server.addr)))
+            .collect();
+        for (i, user) in users.iter_mut().enumerate() {
+            if let Some(s) = user {
+                let _ = s.write_all(format!("user{i:03}\n").as_bytes());
+            }
+        }
+        for _ in 0..MESSAGES {
+            for user in users.iter_mut() {
+                if let Some(s) = user {
+                    if s.write_all(b"xxxxxxxx\n").is_err() {
+                        *user = None; // dropped by the server
+                    }
+                }
+            }
+        }
+        // Served after every message before it: the floods are handled.
+        assert_still_serving(&server, backend);
+        let peak = common::peak_rss_kib(server.proc.pid());
+        assert!(
+            peak < FLOOD_BOUND_KIB,
+            "{backend}: {peak} KiB resident with {USERS} users who never read"
+        );
+        drop(users);
+    }
+}
+
+/// Issue 10, item 7: a `\r` (or an escape sequence) in a line or a name is
+/// sent as `\xNN`, so nobody can forge another user's prefix on a terminal.
+#[test]
+fn control_bytes_in_lines_and_names_are_escaped() {
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut alice = Client::join(server.addr, "alice");
+        let mut mallory = Client::connect(server.addr);
+        mallory.send("m\x1b[2Jallory\n");
+        assert_eq!(mallory.line(), "Welcome, m\\x1b[2Jallory!", "{backend}");
+        mallory.send("hi\r<bob> forged\r\n");
+        assert_eq!(
+            alice.line(),
+            "<m\\x1b[2Jallory> hi\\x0d<bob> forged",
+            "{backend}"
+        );
+    }
+}
+
+/// `--idle-timeout`: a silent client is told and closed after the timeout;
+/// a client that keeps talking is not (each line pushes the deadline back).
+#[test]
+fn an_idle_client_is_closed_and_a_talking_one_is_not() {
+    for backend in BACKENDS {
+        let server = Server::start(
+            NAME,
+            &["--bind", "127.0.0.1:0", "--idle-timeout", "1", backend],
+        );
+        let mut silent = Client::connect(server.addr);
+        let mut talking = Client::join(server.addr, "ann");
+        let start = std::time::Instant::now();
+        for _ in 0..7 {
+            talking.send("\r\n"); // an empty line is input too
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        silent.expect("Closing: idle for too long.");
+        let mut rest = Vec::new();
+        silent.reader.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{backend}: then a clean close");
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(900),
+            "{backend}: closed early"
+        );
+        let mut bob = Client::join(server.addr, "bob");
+        bob.send("hello\r\n");
+        talking.expect("<bob> hello");
+    }
+}

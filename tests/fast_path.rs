@@ -205,7 +205,7 @@ fn a_deadline_set_in_its_own_event_fires(lp: Loop) {
     );
     peer.write_all(b"x").unwrap();
     let stop = lp
-        .timeout(Duration::from_secs(5))
+        .timeout(common::ITERATION_PATIENCE)
         .count(100)
         .run(&mut map)
         .unwrap();

@@ -9,6 +9,11 @@
 //! far above what the other tests of this binary use (the kernel hands out
 //! the lowest free number), each test in its own range.
 
+// The recording handler, the timeouts, the backend list and the stepped
+// loop are shared (tests/common).
+mod common;
+
+use common::{events, fd_is_open, hook, lp, new_log, Recorder, LOOP_BACKENDS, PATIENCE};
 use selectloop::sys::{self, FdSet, FdSetSizeError, PollFd, PollFlags, FD_SETSIZE};
 use selectloop::{
     Backend, Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token,
@@ -23,27 +28,11 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BACKENDS: [Backend; 3] = Backend::ALL;
-const PATIENCE: Duration = Duration::from_secs(10);
-
-fn lp(backend: Backend) -> Loop {
-    Loop::new()
-        .timeout(Duration::from_millis(10))
-        .backend(backend)
-}
-
 /// A duplicate of `fd` at the lowest free number at or above `base`.
 fn dup_at_least(fd: impl AsFd, base: RawFd) -> OwnedFd {
     let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(base)).unwrap();
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(raw) }
-}
-
-fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
-    // is not) open at this number and touches nothing else.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
 }
 
 /// A connected Unix stream pair, the first end moved to an fd at or above
@@ -75,84 +64,6 @@ fn ensure_nofile(min: u64) -> bool {
     setrlimit(Resource::RLIMIT_NOFILE, min, hard).is_ok()
 }
 
-type Log = Rc<RefCell<Vec<String>>>;
-type OnError = Box<dyn FnMut(&mut Dispatcher, &io::Error)>;
-type Hook = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
-
-fn hook<F>(f: F) -> Option<Hook>
-where
-    F: FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()> + 'static,
-{
-    Some(Box::new(f))
-}
-
-/// Records its events ("read", "write", "expt", "close", "error:<msg>");
-/// reads (and discards) without a read hook; error and close close.
-#[derive(Default)]
-struct Rec {
-    log: Log,
-    readable: bool,
-    writable: bool,
-    on_read: Option<Hook>,
-    on_write: Option<Hook>,
-    on_error: Option<OnError>,
-}
-
-impl Rec {
-    fn new(log: &Log, readable: bool, writable: bool) -> Rec {
-        Rec {
-            log: log.clone(),
-            readable,
-            writable,
-            ..Rec::default()
-        }
-    }
-}
-
-impl Handler for Rec {
-    fn readable(&mut self, _ch: &Dispatcher) -> bool {
-        self.readable
-    }
-    fn writable(&mut self, _ch: &Dispatcher) -> bool {
-        self.writable
-    }
-    fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("read".into());
-        match self.on_read.as_mut() {
-            Some(f) => f(ch, cx),
-            None => ch.recv(&mut [0u8; 256]).map(drop),
-        }
-    }
-    fn handle_write(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("write".into());
-        self.on_write.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_expt(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("expt".into());
-        Ok(())
-    }
-    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("close".into());
-        ch.close();
-        Ok(())
-    }
-    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, _cx: &mut Context<'_>) {
-        self.log.borrow_mut().push(format!("error:{err}"));
-        if let Some(f) = self.on_error.as_mut() {
-            f(ch, &err);
-        }
-        ch.close();
-    }
-}
-
-fn new_log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn events(log: &Log) -> Vec<String> {
-    log.borrow().clone()
-}
-
 // ---------------------------------------------------------------------------
 // fd >= FD_SETSIZE on select
 // ---------------------------------------------------------------------------
@@ -168,7 +79,7 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         eprintln!("skipped: cannot raise RLIMIT_NOFILE to {want} to get an fd above FD_SETSIZE");
         return;
     }
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (high, high_peer) = pair_at(FD_SETSIZE as RawFd + 100);
         let high_fd = high.as_raw_fd();
         assert!(high_fd as usize >= FD_SETSIZE);
@@ -178,7 +89,10 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         let mut map = Map::new();
         let hlog = new_log();
         let typed = Rc::new(Cell::new(None::<FdSetSizeError>));
-        let mut h = Rec::new(&hlog, true, false);
+        let mut h = Recorder::new(&hlog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let t2 = typed.clone();
         h.on_error = Some(Box::new(move |_ch, err| {
             t2.set(
@@ -195,7 +109,10 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         let llog = new_log();
         map.add(
             Dispatcher::from_socket(low).unwrap(),
-            Rec::new(&llog, true, false),
+            Recorder::new(&llog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         let stop = lp(backend)
             .count(1)
@@ -267,7 +184,10 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
     // An idle channel keeps the map non-empty, so the loop waits its timeout.
     map.add(
         Dispatcher::from_socket(low).unwrap(),
-        Rec::new(&new_log(), true, false),
+        Recorder::new(&new_log())
+            .readable(true)
+            .writable(false)
+            .discard_reads(),
     );
     let start = Instant::now();
     let stop = Loop::new()
@@ -292,7 +212,7 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
 /// Here events are keyed by token (slot + generation) and dropped.
 #[test]
 fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let base = 700;
         let (a, a_peer) = pair_at(base);
         let a_fd = a.as_raw_fd();
@@ -302,7 +222,10 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
         let nlog = new_log();
         let newcomer = Rc::new(Cell::new(None::<Token>));
         let peers = Rc::new(RefCell::new(Vec::new()));
-        let mut ha = Rec::new(&alog, true, true);
+        let mut ha = Recorder::new(&alog)
+            .readable(true)
+            .writable(true)
+            .discard_reads();
         let (nl, nc, ps) = (nlog.clone(), newcomer.clone(), peers.clone());
         ha.on_read = hook(move |ch, cx| {
             ch.close();
@@ -314,7 +237,10 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             ps.borrow_mut().push(n_peer);
             let newcomer = cx.add(
                 Dispatcher::from_socket(socket2::Socket::from(n))?,
-                Rec::new(&nl, true, true),
+                Recorder::new(&nl)
+                    .readable(true)
+                    .writable(true)
+                    .discard_reads(),
             );
             nc.set(Some(newcomer.token()));
             Ok(())
@@ -348,7 +274,10 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
         let alog = new_log();
         let nlog = new_log();
         let a_token = Rc::new(Cell::new(None::<Token>));
-        let mut hb = Rec::new(&new_log(), false, true);
+        let mut hb = Recorder::new(&new_log())
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         let (at, nl, ps) = (a_token.clone(), nlog.clone(), peers.clone());
         let mut done = false;
         hb.on_write = hook(move |_ch, cx| {
@@ -363,14 +292,20 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             ps.borrow_mut().push(n_peer);
             cx.add(
                 Dispatcher::from_socket(socket2::Socket::from(n))?,
-                Rec::new(&nl, true, false),
+                Recorder::new(&nl)
+                    .readable(true)
+                    .writable(false)
+                    .discard_reads(),
             );
             Ok(())
         });
         map.add(Dispatcher::from_socket(b).unwrap(), hb); // slot order: B first
         let a_handle = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&alog, true, false),
+            Recorder::new(&alog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         a_token.set(Some(a_handle.token()));
         lp(backend).count(1).run(&mut map).unwrap();
@@ -454,13 +389,16 @@ fn under_signals<T>(window: Duration, wait: impl FnOnce() -> T) -> (T, Duration,
 fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
     let window = Duration::from_secs(5);
     let timeout = Duration::from_millis(200);
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _peer) = pair_at(0); // never ready
         let mut map = Map::new();
         let log = new_log();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&log, true, false),
+            Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         let (res, took, signals) = under_signals(window, || {
             Loop::new()
@@ -568,12 +506,15 @@ fn sigpipe_child() {
     assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "file_wrapper alone");
     drop((fw, w));
     let mut map = Map::new(); // makes sure SIGPIPE cannot kill us
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         // A pipe whose reader is gone.
         let (r, w) = nix::unistd::pipe().unwrap();
         drop(r);
         let log = new_log();
-        let mut h = Rec::new(&log, false, true);
+        let mut h = Recorder::new(&log)
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::file_dispatcher(&w).unwrap(), h);
         lp(backend).count(5).run(&mut map).unwrap();
@@ -583,11 +524,14 @@ fn sigpipe_child() {
     // Sockets are written with MSG_NOSIGNAL: safe even with SIGPIPE at its
     // default action.
     sigpipe_default();
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, b) = pair_at(0);
         drop(b);
         let log = new_log();
-        let mut h = Rec::new(&log, false, true);
+        let mut h = Recorder::new(&log)
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
         lp(backend).count(5).run(&mut map).unwrap();
@@ -623,7 +567,7 @@ fn sigpipe_child() {
 /// right after the close survives the rest of the iteration and the next.
 #[test]
 fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         for via_token in [false, true] {
             let (a, peer) = pair_at(750);
             let fd = a.as_raw_fd();
@@ -631,7 +575,10 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
             let mut map = Map::new();
             let log = new_log();
             let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
-            let mut h = Rec::new(&log, true, true);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(true)
+                .discard_reads();
             let s = sentinel.clone();
             h.on_read = hook(move |ch, cx| {
                 if via_token {
@@ -683,7 +630,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
 /// the map, without closing the number again, and the others go on.
 #[test]
 fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (x, _x_peer) = pair_at(800);
         let fd = x.as_raw_fd();
         let (g, g_peer) = pair_at(0);
@@ -692,7 +639,10 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
         let xlog = new_log();
         let glog = new_log();
         let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
-        let mut hx = Rec::new(&xlog, true, false);
+        let mut hx = Recorder::new(&xlog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let (s, gp) = (sentinel.clone(), g_peer.try_clone().unwrap());
         hx.on_error = Some(Box::new(move |_ch, _err| {
             // Whatever takes the number now must not be closed by the crate.
@@ -703,7 +653,10 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
         let xt = map.add(Dispatcher::from_socket(x).unwrap(), hx);
         map.add(
             Dispatcher::from_socket(g).unwrap(),
-            Rec::new(&glog, true, false),
+            Recorder::new(&glog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         nix::unistd::close(fd).unwrap(); // behind the channel's back
         let stop = lp(backend)
@@ -754,7 +707,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
 /// handle_close, on both backends, for TCP and Unix sockets.
 #[test]
 fn half_close_is_a_read_of_zero_then_handle_close() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let tcp = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -769,7 +722,10 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
             let mut map = Map::new();
             let log = new_log();
             let got = Rc::new(Cell::new(usize::MAX));
-            let mut h = Rec::new(&log, true, false);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads();
             let g = got.clone();
             h.on_read = hook(move |ch, _cx| {
                 g.set(ch.recv(&mut [0u8; 16])?);
@@ -795,7 +751,7 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
 #[test]
 fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
     const SENT: usize = 48 * 1024; // fits a pipe's and a socket's buffer
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
         let (sock_r, sock_w) = UnixStream::pair().unwrap();
         let pipe = (
@@ -813,7 +769,10 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
             let mut map = Map::new();
             let log = new_log();
             let got = Rc::new(Cell::new(0usize));
-            let mut h = Rec::new(&log, true, false);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads();
             let g = got.clone();
             h.on_read = hook(move |ch, _cx| {
                 // Far less than was sent: several reads are needed.
@@ -842,14 +801,17 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
 /// spin) and its handlers run on every pass.
 #[test]
 fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, b) = pair_at(0);
         drop(b); // the peer is gone: POLLHUP
         let mut map = Map::new();
         let log = new_log();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&log, false, false),
+            Recorder::new(&log)
+                .readable(false)
+                .writable(false)
+                .discard_reads(),
         );
         let start = Instant::now();
         let stop = Loop::new()
@@ -903,7 +865,7 @@ impl Handler<DispatcherWithSend> for Echo {
 #[test]
 fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
     const LIMIT: usize = 32 * 1024;
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, peer) = pair_at(0);
         peer.set_nonblocking(true).unwrap();
         let mut map = Map::new();
@@ -1005,12 +967,15 @@ fn sub_millisecond_timeout_rounds_up_not_down_to_a_busy_loop() {
         );
     }
     // And through the loop, on both backends.
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _b) = pair_at(0);
         let mut map = Map::new();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&new_log(), true, false),
+            Recorder::new(&new_log())
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         let start = Instant::now();
         Loop::new()
@@ -1079,7 +1044,7 @@ fn huge_timeouts_clamp_instead_of_wrapping() {
 /// (its handler would run on a closed dispatcher), and it leaves the map.
 #[test]
 fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (b, b_peer) = pair_at(0);
         let (a, a_peer) = pair_at(0);
         (&b_peer).write_all(b"b").unwrap();
@@ -1088,7 +1053,10 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
         let a_token = Rc::new(Cell::new(None::<Token>));
         // B is registered first, so it runs first in the pass.
         let blog = new_log();
-        let mut hb = Rec::new(&blog, true, false);
+        let mut hb = Recorder::new(&blog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let at = a_token.clone();
         hb.on_read = hook(move |ch, cx| {
             ch.recv(&mut [0u8; 8])?;
@@ -1101,7 +1069,10 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
         let alog = new_log();
         let ta = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&alog, true, false),
+            Recorder::new(&alog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         a_token.set(Some(ta.token()));
         lp(backend).count(1).run(&mut map).unwrap();
@@ -1121,12 +1092,15 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
 /// (or forever, with `timeout(None)`) on nothing.
 #[test]
 fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() {
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _peer) = pair_at(0);
         let mut map = Map::new();
         let t = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&new_log(), true, false),
+            Recorder::new(&new_log())
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         map.dispatcher_mut(t).unwrap().close();
         let start = Instant::now();
@@ -1169,12 +1143,15 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
             }
             cx.add(
                 Dispatcher::from_socket(sock)?,
-                Rec::new(&new_log(), true, false),
+                Recorder::new(&new_log())
+                    .readable(true)
+                    .writable(false)
+                    .discard_reads(),
             );
             Ok(())
         }
     }
-    for backend in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut server =
             Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
         server

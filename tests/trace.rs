@@ -2,51 +2,17 @@
 //! sequence — connect, write, read, close — the lines say what was asked of
 //! the kernel, what came back, and which handler ran, on both backends.
 
+// The per-thread log capture (each test reads only its own loop's lines)
+// and the timeouts are shared (tests/common).
+mod common;
+
+use common::{logs, PATIENCE};
 use selectloop::{Backend, Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::RawFd;
-use std::sync::{Mutex, Once};
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::Duration;
-
-/// Every trace record, tagged with the thread that logged it, so tests
-/// running in parallel each read only their own loop's lines.
-static LINES: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("selectloop")
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let line = r.args().to_string();
-            LINES.lock().unwrap().push((thread::current().id(), line));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-fn my_lines() -> Vec<String> {
-    let me = thread::current().id();
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _)| *t == me)
-        .map(|(_, l)| l.clone())
-        .collect()
-}
 
 /// A client that sends "ping" once connected and reads until the peer
 /// closes: asyncore's http_client in miniature.
@@ -88,12 +54,12 @@ fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
 
 /// The same on any backend.
 fn run_sequence_on(backend: Backend) -> (RawFd, Vec<String>) {
-    install();
+    logs::install(log::LevelFilter::Trace);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let peer = thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut ping = [0u8; 4];
         s.read_exact(&mut ping).unwrap();
         s.write_all(b"pong").unwrap();
@@ -116,7 +82,7 @@ fn run_sequence_on(backend: Backend) -> (RawFd, Vec<String>) {
         .unwrap();
     peer.join().unwrap();
     assert_eq!(stop, Stop::Empty, "the client closed and left the map");
-    (fd, my_lines())
+    (fd, logs::my_lines("selectloop"))
 }
 
 /// An iteration line without its `[+0.001234s] iteration N: ` stamp (and

@@ -103,7 +103,7 @@ impl<'a> Context<'a> {
     /// The running channel was closed through its token, or the loop is
     /// exiting: no more events for it in this iteration.
     pub(crate) fn stopping(&self) -> bool {
-        *self.exit || self.map.closed_while_running(self.current)
+        *self.exit || self.map.running_closed()
     }
 
     /// Starts a graceful shutdown (a daemon's SIGTERM): from the next

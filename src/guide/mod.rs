@@ -22,6 +22,7 @@
 //! | 12 | [A close is `POLLIN`, a reset is `POLLIN\|POLLERR\|POLLHUP`](close_and_reset) | what the kernel reports when a peer leaves, and why | `poll_server --trace` |
 //! | 13 | [Level- and edge-triggered; epoll, kqueue, io_uring](level_and_edge) | where the next APIs differ from select and poll | |
 //! | 14 | [Exercises](exercises) | change the servers; a test checks your answer | `cargo test --test exercises` |
+//! | 15 | [Writing a daemon](daemon) | timers, idle timeouts, signals, worker threads, child processes, graceful shutdown | `kv_daemon` |
 //!
 //! The examples' command lines (flags, output, exit codes) are specified
 //! in the repository's `docs/EXAMPLES.md`, and checked by the tests in
@@ -70,3 +71,6 @@ pub mod level_and_edge {}
 
 #[doc = include_str!("exercises.md")]
 pub mod exercises {}
+
+#[doc = include_str!("daemon.md")]
+pub mod daemon {}

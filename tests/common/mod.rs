@@ -1,11 +1,32 @@
-//! Helpers shared by the integration tests that run the example binaries as
-//! processes: find the binary, start a server and read its `listening on`
-//! line, and make sure every process is killed when the test ends (pass or
-//! panic).
+//! Helpers shared by every integration test (the way mio's `tests/util`
+//! is), so no test file keeps a private copy:
+//!
+//! - the timeouts ([`PATIENCE`], [`TICK`], [`BOUNDED_WAIT`] and
+//!   [`BOUNDED_ITERATIONS`]) and the loops built from them ([`lp`],
+//!   [`bounded`]);
+//! - the backend lists: [`BACKENDS`] (the examples' flags) and
+//!   [`LOOP_BACKENDS`] (the library's), and the macros that run one body on
+//!   each backend (`every_backend!`) or on each backend × address family
+//!   (`every_backend_and_family!`, with [`Env`]), in [`backends`];
+//! - one recording handler, [`Recorder`] (in [`recorder`]), and its log;
+//! - a per-thread capture of the `log` facade ([`logs`]);
+//! - for the example tests: find the binary, start a server and read its
+//!   `listening on` line, and make sure every process is killed when the
+//!   test ends (pass or panic).
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(unused_imports)] // re-exports, used by some test binaries only
 
 #[macro_use]
 pub mod backends;
+pub mod families;
+pub mod logs;
+pub mod recorder;
+
+pub use families::{Env, Fam};
+pub use recorder::{
+    assert_no_errors, events, has, hook, keep_accepted, new_log, on_accepted, AcceptedHook,
+    ErrorHook, Hook, Log, Recorder,
+};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -20,9 +41,62 @@ use std::time::{Duration, Instant};
 pub const BACKENDS: [&str; 3] = ["--select", "--poll", "--epoll"];
 
 /// How long a test waits for anything a process should do at once (start,
-/// answer, exit). Generous: CI machines are slow and noisy; a correct
-/// program takes milliseconds.
+/// answer, exit), and for any condition a loop should reach: the deadline
+/// of every "iterate until" in the tests. Generous: CI machines are slow
+/// and noisy; a correct program takes milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The wait of one iteration of a loop that a test steps (`count(1)` at a
+/// time, checking a condition in between): short, so a test never sleeps
+/// long on an idle map, long enough not to spin.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The wait of one iteration that a test expects to find something ready
+/// (`count(1)` once, then a check): a bound, never reached by a correct run.
+pub const ITERATION_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The wait of one iteration of a [`bounded`] loop.
+pub const BOUNDED_WAIT: Duration = Duration::from_millis(100);
+
+/// The iterations of a [`bounded`] loop: far more than any test needs.
+pub const BOUNDED_ITERATIONS: u64 = 2000;
+
+/// Every loop backend, for tests that loop over them in one body (a test
+/// whose backends must not run in parallel, say because it works at fixed
+/// fd numbers): the crate's own list, so a new backend is picked up here.
+pub const LOOP_BACKENDS: [selectloop::Backend; 3] = selectloop::Backend::ALL;
+
+/// A loop on `backend` that waits at most [`TICK`] per iteration (the
+/// caller adds `.count(..)`).
+pub fn lp(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new().timeout(TICK).backend(backend)
+}
+
+/// A loop on `backend` bounded in iterations ([`BOUNDED_ITERATIONS`] of at
+/// most [`BOUNDED_WAIT`]); it also ends as soon as the map is empty.
+pub fn bounded(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new()
+        .backend(backend)
+        .timeout(BOUNDED_WAIT)
+        .count(BOUNDED_ITERATIONS)
+}
+
+/// Whether a file descriptor is open at number `fd` now (whatever it is).
+pub fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
+    // is not) open at this number and touches nothing else.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// A path in the temporary directory no other test (of any binary running
+/// now) uses: `selectloop-test-<pid>-<tag>-<n>`. Nothing is created.
+pub fn temp_path(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("selectloop-test-{}-{tag}-{n}", std::process::id()))
+}
 
 /// The path of example `name`, built by `cargo test` next to the test
 /// binaries (`target/<profile>/examples/<name>`).
@@ -534,4 +608,140 @@ impl LineClient {
             other => panic!("expected silence, got {other:?}: {line:?}"),
         }
     }
+}
+
+// ---- Helpers for daemons' logs (tests/example_kv_daemon.rs) ----
+
+/// A process's stderr read line by line on a thread, for tests that wait
+/// for a log line while the process keeps running.
+pub struct LogLines {
+    rx: mpsc::Receiver<String>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Takes stderr and delivers it line by line ([`LogLines`]).
+    pub fn log_lines(&mut self) -> LogLines {
+        let stderr = self.child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl LogLines {
+    /// Waits at most `limit` for a line containing `needle` (lines before
+    /// it are kept in [`seen`](Self::seen)); `None` if none came.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Everything seen so far plus what has arrived, as one text (for
+    /// failure messages).
+    pub fn text(&mut self) -> String {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+/// The pids of the live processes and zombies whose parent is `pid`
+/// (from `/proc/*/stat`), each with its state letter (`Z`: a zombie).
+pub fn children_of(pid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ...": the fields after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next());
+        let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            if ppid == pid {
+                out.push((child, state));
+            }
+        }
+    }
+    out
+}
+
+// ---- Helpers for the library tests that drive a `Map` in-process ----
+
+/// Runs `event_loop` (its timeout replaced by `tick`) one iteration at a
+/// time for `span` of wall-clock time; returns how many iterations ran. An
+/// idle map runs about `span / tick` of them; a channel that makes the
+/// loop spin runs thousands.
+pub fn iterations_during(
+    event_loop: &selectloop::Loop,
+    map: &mut selectloop::Map,
+    tick: Duration,
+    span: Duration,
+) -> u64 {
+    let mut one = event_loop.clone().timeout(tick);
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < span {
+        if one.iterate(map).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// A connected TCP pair on the loopback: (the accepted side, the client).
+pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let client = connect(l.local_addr().expect("local_addr"));
+    let (server, _) = l.accept().expect("accept");
+    (server, client)
+}
+
+/// The peak resident set size of process `pid` in KiB (`VmHWM` of
+/// `/proc/PID/status`).
+pub fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
 }
