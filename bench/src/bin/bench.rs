@@ -323,15 +323,37 @@ fn run(args: &Args) -> io::Result<()> {
     let runs = |p: PassName| args.passes.is_empty() || args.passes.contains(&p);
     let help = echo_server_help(&echo_server);
     let have_idle_timeout = help.contains("--idle-timeout");
+    // echo_server arms an idle timer per connection by default (300 s); the
+    // floors and mio have none: every echo_server runs with
+    // `--idle-timeout 0` except the timer pass's "+ idle timers" rows
+    let echo = |backend: &str| -> Vec<String> {
+        let mut a = vec![backend.to_string()];
+        if have_idle_timeout {
+            a.extend(["--idle-timeout".to_string(), "0".to_string()]);
+        }
+        a
+    };
+    let echo_spec = |name: &str, backend: &str| ServerSpec {
+        args: echo(backend),
+        uses_select: backend == "--select",
+        ..spec(name, &echo_server, &[])
+    };
+    if have_idle_timeout {
+        notes.push(
+            "echo_server runs with `--idle-timeout 0` (no timers; its default arms a 300 s idle timer per connection), \
+             except the timer pass's \"+ idle timers\" rows."
+                .into(),
+        );
+    }
     if runs(PassName::Timers) && !have_idle_timeout {
         let note = "timer pass: `echo_server --help` has no `--idle-timeout` (idle timers are not merged yet); skipped.";
         eprintln!("bench: {note}");
         notes.push(note.into());
     }
     let mut servers = vec![
-        spec("selectloop poll", &echo_server, &["--poll"]),
-        spec("selectloop select", &echo_server, &["--select"]),
-        spec("selectloop epoll", &echo_server, &["--epoll"]),
+        echo_spec("selectloop poll", "--poll"),
+        echo_spec("selectloop select", "--select"),
+        echo_spec("selectloop epoll", "--epoll"),
         spec("floor poll(2)", &exe_dir.join("floor_poll"), &[]),
         spec("floor select(2)", &exe_dir.join("floor_select"), &[]),
         spec("mio (epoll)", &exe_dir.join("mio_echo"), &[]),
@@ -492,7 +514,7 @@ fn run(args: &Args) -> io::Result<()> {
             socat: true,
             uses_select: false,
         });
-        let upstream_spec = spec("echo upstream", &echo_server, &["--poll"]);
+        let upstream_spec = echo_spec("echo upstream", "--poll");
         let (mut upstream, upstream_addr, _) = start_server(&env, &upstream_spec, None, None)?;
         let mut fwd_scen: Vec<Scenario> = bulk.iter().map(|&(n, m)| Scenario::Bulk(n, m)).collect();
         fwd_scen.push(Scenario::Pingpong(1000));
@@ -654,7 +676,7 @@ fn run(args: &Args) -> io::Result<()> {
             }
             let flag = format!("--{b}");
             timer_rows.push((
-                spec(&format!("selectloop {b}"), &echo_server, &[&flag]),
+                echo_spec(&format!("selectloop {b}"), &flag),
                 spec(
                     &format!("selectloop {b} + idle timers"),
                     &echo_server,
@@ -752,7 +774,7 @@ fn run(args: &Args) -> io::Result<()> {
         if let Some(fwd) = forwarders.iter().find(|f| f.name == "port_forwarder poll") {
             let scenario = Scenario::Bulk(bulk[0].0, bulk[0].1);
             eprintln!("bench: profile: {} / {}", fwd.name, scenario.label());
-            let upstream_spec = spec("echo upstream", &echo_server, &["--poll"]);
+            let upstream_spec = echo_spec("echo upstream", "--poll");
             let profiled = start_server(&env, &upstream_spec, None, None).and_then(
                 |(mut upstream, upstream_addr, _)| {
                     let r = profile(&env, fwd, scenario, args.pin, Some(&upstream_addr));
