@@ -321,35 +321,18 @@ fn run(args: &Args) -> io::Result<()> {
     }
 
     let runs = |p: PassName| args.passes.is_empty() || args.passes.contains(&p);
-    let help = echo_server_help(&echo_server);
-    let have_idle_timeout = help.contains("--idle-timeout");
     // echo_server arms an idle timer per connection by default (300 s); the
     // floors and mio have none: every echo_server runs with
     // `--idle-timeout 0` except the timer pass's "+ idle timers" rows
-    let echo = |backend: &str| -> Vec<String> {
-        let mut a = vec![backend.to_string()];
-        if have_idle_timeout {
-            a.extend(["--idle-timeout".to_string(), "0".to_string()]);
-        }
-        a
-    };
     let echo_spec = |name: &str, backend: &str| ServerSpec {
-        args: echo(backend),
         uses_select: backend == "--select",
-        ..spec(name, &echo_server, &[])
+        ..spec(name, &echo_server, &[backend, "--idle-timeout", "0"])
     };
-    if have_idle_timeout {
-        notes.push(
-            "echo_server runs with `--idle-timeout 0` (no timers; its default arms a 300 s idle timer per connection), \
-             except the timer pass's \"+ idle timers\" rows."
-                .into(),
-        );
-    }
-    if runs(PassName::Timers) && !have_idle_timeout {
-        let note = "timer pass: `echo_server --help` has no `--idle-timeout` (idle timers are not merged yet); skipped.";
-        eprintln!("bench: {note}");
-        notes.push(note.into());
-    }
+    notes.push(
+        "echo_server runs with `--idle-timeout 0` (no timers; its default arms a 300 s idle timer per connection), \
+         except the timer pass's \"+ idle timers\" rows."
+            .into(),
+    );
     let mut servers = vec![
         echo_spec("selectloop poll", "--poll"),
         echo_spec("selectloop select", "--select"),
@@ -668,7 +651,7 @@ fn run(args: &Args) -> io::Result<()> {
     }
     // Pass 7: idle timers, each pushed back on every read.
     let mut timer_rows: Vec<(ServerSpec, ServerSpec)> = Vec::new();
-    if runs(PassName::Timers) && have_idle_timeout {
+    if runs(PassName::Timers) {
         for b in ["poll", "epoll"] {
             let name = format!("selectloop {b}");
             if !args.only.is_empty() && !args.only.iter().any(|o| name.contains(o.as_str())) {
@@ -1481,17 +1464,6 @@ fn terminate(child: &mut Child, grace: Duration) {
 /// FD_SETSIZE or more.
 fn uses_select(server: &ServerSpec) -> bool {
     server.uses_select
-}
-
-/// `echo_server --help`: which flags this build of the example has.
-fn echo_server_help(echo_server: &Path) -> String {
-    Command::new(echo_server)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 fn send_line(stdin: &mut ChildStdin, line: &str) -> io::Result<()> {
