@@ -1869,6 +1869,12 @@ fn render_markdown(report: &Report<'_>) -> String {
              in the timing pass and {c:.1} % in the cost pass; differences smaller than that are not significant.\n"
         );
     }
+    if let Some(i) = spread("idle", |s| s.rate) {
+        let _ = writeln!(
+            md,
+            "In the idle pass the rounds differ by a median of {i:.0} % in round trips/s.\n"
+        );
+    }
     if let Some(i) = spread("instructions", |s| s.instr_per_unit) {
         let _ = writeln!(
             md,
