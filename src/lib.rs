@@ -382,6 +382,7 @@ pub mod sys;
 mod timer;
 mod timers;
 
+pub use accept_pause::is_fd_shortage;
 pub use async_chat::{
     find_prefix_at_end, AsyncChat, AsyncChatHandler, IncomingTooLong, Terminator,
     DEFAULT_AC_IN_BUFFER_SIZE, DEFAULT_AC_OUT_BUFFER_SIZE, DEFAULT_MAX_INCOMING,
