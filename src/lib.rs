@@ -360,6 +360,8 @@
 //! | (none: a reset reads as a clean end of file) | [`Dispatcher::close_reason`], [`CloseReason`], [`Dispatcher::was_reset`] |
 //! | `self.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` | [`Dispatcher::set_nodelay`] |
 //! | (none: `close` with input unread sends a reset) | [`Dispatcher::linger_close`], used by `close_when_done` |
+//! | `fileno()` | [`Dispatcher::fileno`]; `AsFd`/`AsRawFd` on [`Dispatcher`], [`DispatcherWithSend`], [`AsyncChat`], [`FileWrapper`] |
+//! | `recv`/`send` as a file object | `io::Read`/`io::Write`: `read` is `recv`; `write` is `send`, and queues on the buffered types; `FileWrapper::from(OwnedFd)` takes an fd without a `dup` |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
