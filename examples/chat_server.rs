@@ -89,7 +89,8 @@ mod common;
 
 use clap::Parser;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Handler, SockAddr, Socket, Token,
+    AsyncChat, AsyncChatHandler, Context, Dispatcher, DisplayAddr, Handle, Handler, SockAddr,
+    Socket,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -119,7 +120,7 @@ const MAX_BACKLOG: usize = 128 * 1024;
 /// reaches each one's channel.
 #[derive(Default)]
 struct Room {
-    users: BTreeMap<Vec<u8>, Token>,
+    users: BTreeMap<Vec<u8>, Handle<AsyncChat, ChatSession>>,
 }
 
 /// One client: Python's `ChatSession(async_chat)`.
@@ -149,13 +150,13 @@ impl AsyncChatHandler for ChatSession {
         let message = [&b"<"[..], name, b"> ", &line, b"\r\n"].concat();
         let me = cx.token();
         let mut too_slow = Vec::new();
-        for &token in self.room.borrow().users.values() {
-            if Some(token) != me {
-                // The other user's channel, by its token: `session.push(line)`.
-                if let Some(other) = cx.channel_mut::<AsyncChat>(token) {
+        for &user in self.room.borrow().users.values() {
+            if user.token() != me {
+                // The other user's channel, by its handle: `session.push(line)`.
+                if let Some(other) = cx.channel_mut(user) {
                     other.push(&message);
                     if other.queued_heap() > MAX_BACKLOG {
-                        too_slow.push(token);
+                        too_slow.push(user);
                     }
                 }
             }
@@ -163,9 +164,9 @@ impl AsyncChatHandler for ChatSession {
         // Python would queue for a user who never reads until memory runs
         // out. Here such a user is dropped (after the loop over the room:
         // closing drops the session, whose Drop edits the room).
-        for token in too_slow {
+        for user in too_slow {
             log::warn!("dropping a user who does not read ({MAX_BACKLOG} bytes queued)");
-            cx.close(token);
+            cx.close(user);
         }
         Ok(())
     }
@@ -184,10 +185,10 @@ impl ChatSession {
             ch.push(b"What's your name?\r\n");
         } else if room.users.contains_key(&name) {
             ch.push(b"Name taken, please choose another.\r\n");
-        } else if let Some(me) = cx.token() {
+        } else {
             log::info!("{} joined", String::from_utf8_lossy(&name));
             ch.push(&[&b"Welcome, "[..], &name, b"!\r\n"].concat());
-            room.users.insert(name.clone(), me);
+            room.users.insert(name.clone(), cx.handle(self, ch));
             self.name = Some(name);
         }
         Ok(())

@@ -46,8 +46,16 @@
 //!   `handle_close` after one read, dropping the rest; this crate's loop
 //!   keeps reading until `recv` returns 0, so the last bytes arrive too.
 //!
+//! * SIGINT and SIGTERM come through the crate's
+//!   [`Signals`](selectloop::sources::Signals) source, as events of the same
+//!   loop: the handler stops the loop, and the original blocking mode of
+//!   stdin and stdout is put back before the process exits, as at a normal
+//!   end (a plain `kill` would leave the shell's terminal non-blocking).
+//!
 //! Exit status: 0 once all of the input is written; 1 (with a one-line
-//! error) if stdin cannot be read or stdout stops taking bytes.
+//! error) if stdin cannot be read or stdout stops taking bytes; 130 after
+//! SIGINT, 143 after SIGTERM (128 + the signal, as a shell reports a
+//! process the signal killed).
 //!
 //! Run: `cargo run --example file_cat -- [--poll] < input > output`
 
@@ -55,7 +63,8 @@ mod common;
 
 use clap::Parser;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use selectloop::{Context, Dispatcher, Handler, Loop, Map, Token};
+use selectloop::sources::{SignalHandler, Signals};
+use selectloop::{Context, Dispatcher, Handle, Handler, Loop, Map};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::AsFd;
@@ -83,6 +92,8 @@ struct Shared {
     eof: bool,
     /// Why the copy failed, if it did.
     failed: Option<String>,
+    /// The signal that stopped the copy, if one did.
+    stopped_by: Option<i32>,
 }
 
 /// Reads standard input.
@@ -132,7 +143,22 @@ impl Handler for Input {
 struct Output {
     shared: Rc<RefCell<Shared>>,
     /// The input channel, to stop it if stdout goes away.
-    input: Token,
+    input: Handle<Dispatcher, Input>,
+    /// The signal channel, closed when the copy is over so the map empties.
+    signals: Handle<Signals, Stop>,
+}
+
+/// SIGINT/SIGTERM: stop the loop; `main` restores the fds' mode and exits.
+struct Stop {
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl SignalHandler for Stop {
+    fn handle_signal(&mut self, signal: i32, cx: &mut Context<'_>) -> io::Result<()> {
+        self.shared.borrow_mut().stopped_by = Some(signal);
+        cx.exit();
+        Ok(())
+    }
 }
 
 impl Handler for Output {
@@ -146,12 +172,13 @@ impl Handler for Output {
         !shared.data.is_empty() || shared.eof
     }
 
-    fn handle_write(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+    fn handle_write(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         let mut shared = self.shared.borrow_mut();
         let sent = ch.send(&shared.data)?;
         shared.data.drain(..sent);
         if shared.data.is_empty() && shared.eof {
             ch.close(); // all written: the map empties and the loop ends
+            cx.close(self.signals);
         }
         Ok(())
     }
@@ -164,6 +191,7 @@ impl Handler for Output {
             shared.failed = Some("stdout was closed before all input was written".into());
         }
         cx.close(self.input);
+        cx.close(self.signals);
         Ok(())
     }
 
@@ -171,6 +199,7 @@ impl Handler for Output {
         self.shared.borrow_mut().failed = Some(format!("cannot write stdout: {err}"));
         ch.close();
         cx.close(self.input);
+        cx.close(self.signals);
     }
 }
 
@@ -181,14 +210,22 @@ fn status_flags(fd: impl AsFd) -> Option<OFlag> {
         .map(OFlag::from_bits_truncate)
 }
 
-/// Registers the two channels and runs the loop until the map is empty.
+/// Registers the two channels and runs the loop until the map is empty
+/// (or a signal stops it).
 fn copy(
     event_loop: &Loop,
+    signals: Signals,
     stdin: &io::Stdin,
     stdout: &io::Stdout,
     shared: &Rc<RefCell<Shared>>,
 ) -> io::Result<()> {
     let mut map = Map::new();
+    let signals = map.add(
+        signals,
+        Stop {
+            shared: Rc::clone(shared),
+        },
+    );
     let input = map.add(
         Dispatcher::file_dispatcher(stdin)?,
         Input {
@@ -200,9 +237,10 @@ fn copy(
         Output {
             shared: Rc::clone(shared),
             input,
+            signals,
         },
     );
-    event_loop.run(&mut map)?;
+    event_loop.clone().run(&mut map)?;
     Ok(())
 }
 
@@ -211,9 +249,13 @@ fn main() {
     let event_loop = args.backend.start();
     let (stdin, stdout) = (io::stdin(), io::stdout());
     let saved = (status_flags(&stdin), status_flags(&stdout));
+    // Before the fds turn non-blocking: from then on a SIGINT/SIGTERM must
+    // find its handler in place, or the mode would not be put back.
+    let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM])
+        .unwrap_or_else(|e| common::fail(format_args!("cannot install signal handlers: {e}")));
 
     let shared = Rc::new(RefCell::new(Shared::default()));
-    let result = copy(&event_loop, &stdin, &stdout, &shared);
+    let result = copy(&event_loop, signals, &stdin, &stdout, &shared);
 
     // Put fd 0 and fd 1 back in the mode we found them in: the shell that
     // started us shares them.
@@ -224,6 +266,10 @@ fn main() {
         let _ = fcntl(&stdout, FcntlArg::F_SETFL(flags));
     }
 
+    if let Some(signal) = shared.borrow().stopped_by {
+        log::info!("signal {signal} received: stdin and stdout restored, exiting");
+        std::process::exit(128 + signal);
+    }
     if let Err(e) = result {
         common::fail(e);
     }

@@ -1,61 +1,22 @@
-//! The poll(2) server of the seed articles, on the raw syscall wrapper
-//! alone: no `Map`, no `Dispatcher`. The same server as `select_server`,
-//! with an array of `pollfd`s instead of three fd sets.
+//! The classic poll(2) server of the Python tutorials, on the raw
+//! syscall wrapper alone: no `Map`, no `Dispatcher`. The same server as
+//! `select_server`, with an array of `pollfd`s instead of three fd sets.
 //!
-//! The Python original (Python 2 in the article; `print` made a function):
-//!
-//! ```python
-//! import socket, select
-//!
-//! s = socket.socket()
-//! s.bind((host, 1234))
-//! fdmap = {s.fileno(): s}
-//! s.listen(5)
-//! p = select.poll()
-//! p.register(s)
-//! while True:
-//!     events = p.poll()
-//!     for fd, event in events:
-//!         if fd in fdmap:            # (a bug: every fd is in fdmap)
-//!             c, addr = s.accept()
-//!             print('Got connection from', addr)
-//!             p.register(c)
-//!             fdmap[c.fileno()] = c
-//!         elif event & select.POLLIN:
-//!             data = fdmap[fd].recv(1024)
-//!             if not data:
-//!                 print(fdmap[fd].getpeername(), 'disconnected')
-//!                 p.unregister(fd)
-//!                 del fdmap[fd]
-//!             else:
-//!                 print(data)
-//! ```
-//!
-//! What the Rust version does differently, each a bug of the original:
-//!
-//! * Only the listener's fd means "accept" (the original tests
-//!   `fd in fdmap`, which is true for every client too).
-//! * Clients are registered for `POLLIN` only. Python's `register` defaults
-//!   to `POLLIN|POLLPRI|POLLOUT`, and a socket is nearly always writable:
-//!   the original spins at 100% CPU.
-//! * `POLLHUP` and `POLLERR` are reported even though nobody asked for
-//!   them. They are handled like `POLLIN`: read, and the read says what
-//!   happened (data still buffered, end of stream, or the error of a reset).
-//!   The original ignores them and spins on a reset client forever.
-//! * The peer's address is remembered at accept time (`getpeername` raises
-//!   for a reset peer), sockets are non-blocking, and SIGINT/SIGTERM end
-//!   the server cleanly through a self-pipe, one more `pollfd`.
-//! * poll(2) has no `FD_SETSIZE` limit: a client on fd 5000 is served like
-//!   any other (compare `select_server`).
-//! * Out of fds (`EMFILE`), `accept` fails while the connection stays
-//!   queued, so the listener stays readable: asking for its `POLLIN` again
-//!   at once is a 100% CPU spin. It asks for nothing for 100 ms instead
-//!   (the wait's timeout), and the queued clients are accepted once fds
-//!   free up.
+//! The Python original, what it gets wrong (and what this version does
+//! instead: only the listener's fd means "accept", clients ask for
+//! `POLLIN` only, `POLLHUP`/`POLLERR` lead to a read that says what
+//! happened, non-blocking sockets, no `FD_SETSIZE` limit, no spin when out
+//! of fds, a clean stop through a self-pipe), and a traced session: the
+//! guide's chapter 2, `selectloop::guide::raw_servers` (`cargo doc --open`).
 //!
 //! Instead of `register`/`unregister`, the `pollfd` array is rebuilt before
 //! each call from the list of clients: `clear()` and refill keeps the same
 //! allocation, so the steady state allocates nothing.
+//!
+//! `--trace` prints, on stderr and in the loop's trace format (chapter 4,
+//! `selectloop::guide::reading_the_trace`), each poll(2) call with its
+//! `pollfd`s, what came back, and what each `accept` and `recv` did and
+//! returned. `trace_picture` draws it.
 //!
 //! # Output (stdout, one flushed line each)
 //!
@@ -71,7 +32,7 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client, Listener};
+use common::raw_server::{self, Client, Listener, Trace};
 use selectloop::sys::{poll, PollFd, PollFlags};
 use std::io;
 use std::net::SocketAddr;
@@ -83,7 +44,8 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:1234")]
     bind: SocketAddr,
-    /// Print each poll(2) call and what it returned (stderr)
+    /// Print each poll(2) call, what it returned, and what each accept
+    /// and recv did (stderr, in the loop's trace format)
     #[arg(long)]
     trace: bool,
 }
@@ -97,14 +59,15 @@ const FIRST_CLIENT: usize = 2;
 fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
-    let (mut listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&mut listener, &signals, args.trace) {
+    let trace = Trace::new(args.trace);
+    let (mut listener, signals) = raw_server::listen(args.bind, &trace);
+    if let Err(e) = serve(&mut listener, &signals, &trace) {
         common::fail(format_args!("poll failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: &Trace) -> io::Result<()> {
     let mut clients: Vec<Client> = Vec::new();
     let mut fds: Vec<PollFd> = Vec::new();
     loop {
@@ -123,17 +86,17 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
         for c in &clients {
             fds.push(PollFd::new(c.sock.as_raw_fd(), PollFlags::POLLIN));
         }
-        if trace {
-            eprintln!("poll({fds:?}, timeout={pause:?})");
-        }
+        trace.poll_call(&fds, pause);
         // events = p.poll()
-        poll(&mut fds, pause)?;
-        if trace {
-            let ready: Vec<_> = fds.iter().filter(|p| !p.revents().is_empty()).collect();
-            eprintln!("poll -> {ready:?}");
-        }
+        let n = poll(&mut fds, pause)?;
+        trace.poll_result(n, &fds);
 
         if !fds[SIGNALS].revents().is_empty() {
+            let p = fds[SIGNALS];
+            trace.fd(
+                p.fd(),
+                format_args!("{} -> stop: a signal arrived", p.revents()),
+            );
             log::info!("signal received, shutting down");
             return Ok(());
         }
@@ -141,11 +104,24 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
         // accepted now is watched from the next call on. POLLIN, POLLHUP,
         // POLLERR: read, and let the read tell. Python: p.unregister(fd);
         // del fdmap[fd] for those that left.
-        let mut ready = fds[FIRST_CLIENT..].iter().map(|p| !p.revents().is_empty());
-        clients.retain_mut(|c| !ready.next().unwrap_or(false) || c.read_chunk());
-        if fds[LISTENER].revents().contains(PollFlags::POLLIN) {
+        let mut ready = fds[FIRST_CLIENT..].iter().map(|p| p.revents());
+        clients.retain_mut(|c| {
+            let revents = ready.next().unwrap_or(PollFlags::EMPTY);
+            if revents.is_empty() {
+                return true;
+            }
+            // The cause names every flag that came back.
+            trace.fd(c.sock.as_raw_fd(), format_args!("{revents} -> recv"));
+            c.read_chunk(trace)
+        });
+        let listener_revents = fds[LISTENER].revents();
+        if listener_revents.contains(PollFlags::POLLIN) {
+            trace.fd(
+                listener.sock.as_raw_fd(),
+                format_args!("{listener_revents} -> accept"),
+            );
             // c, addr = s.accept(): poll(2) has no limit on fd numbers.
-            clients.extend(listener.accept(|_| Ok(())));
+            clients.extend(listener.accept(|_| Ok(()), trace));
         }
     }
 }

@@ -68,10 +68,10 @@
 //!   in the map, so the two buffers live in a [`Pipe`] that both handlers
 //!   hold through an `Rc<RefCell<Pipe>>`, one [`Flow`] per direction.
 //! * **Reaching the other half.** Python keeps object references
-//!   (`receiver.sender = self`); here each half keeps the other's [`Token`],
+//!   (`receiver.sender = self`); here each half keeps the other's [`Handle`],
 //!   and `self.sender.close()` becomes `cx.close(peer)`. The same token
 //!   lets a half hand what it reads straight to the other half's socket
-//!   (`cx.channel_mut::<Dispatcher>(peer)`) when nothing is queued there:
+//!   (`cx.channel_mut(peer)`) when nothing is queued there:
 //!   no copy into the buffer, and no wait for the next loop pass.
 //! * **No lost bytes at close.** The original closes both halves at once
 //!   when either side closes, dropping whatever was still buffered for the
@@ -109,7 +109,7 @@ mod common;
 
 use clap::{CommandFactory, Parser};
 use selectloop::{
-    is_fd_shortage, Context, Dispatcher, DisplayAddr, Domain, Handler, SockAddr, Socket, Token,
+    is_fd_shortage, Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, SockAddr, Socket,
     Type, ACCEPT_BATCH,
 };
 use std::cell::RefCell;
@@ -293,7 +293,7 @@ impl Forwarder {
         client.set_nodelay(true)?;
         let receiver = cx.add(client, Half::receiver(&pipe, &self.buf));
         let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));
-        if let Some(r) = cx.handler_mut::<Half>(receiver) {
+        if let Some(r) = cx.handler_mut(receiver) {
             r.peer = Some(sender);
         }
         Ok(())
@@ -307,7 +307,7 @@ struct Half {
     pipe: Rc<RefCell<Pipe>>,
     buf: ReadBuffer,
     /// The other half (`None` only for the moment before it is added).
-    peer: Option<Token>,
+    peer: Option<Handle<Dispatcher, Half>>,
     /// `recv` just returned 0: the `handle_close` that follows is this
     /// side's EOF, not a broken connection.
     eof: bool,
@@ -330,7 +330,11 @@ impl Half {
     }
 
     /// `sender(receiver, remoteaddr, remoteport)`: the remote's side.
-    fn sender(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer, receiver: Token) -> Half {
+    fn sender(
+        pipe: &Rc<RefCell<Pipe>>,
+        buf: &ReadBuffer,
+        receiver: Handle<Dispatcher, Half>,
+    ) -> Half {
         Half {
             side: Side::Remote,
             pipe: Rc::clone(pipe),
@@ -378,7 +382,7 @@ impl Handler for Half {
             }
             let mut data = &buf[..n];
             if outgoing.queue.is_empty() {
-                if let Some(peer) = self.peer.and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+                if let Some(peer) = self.peer.and_then(|t| cx.channel_mut(t)) {
                     if peer.connected() {
                         // An error is the other half's to find on its own
                         // next event; here it just means nothing was sent.

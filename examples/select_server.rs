@@ -1,52 +1,19 @@
-//! The select(2) server of the seed articles, on the raw syscall wrapper
-//! alone: no `Map`, no `Dispatcher`, no handlers. This is what asyncore does
-//! for you, written out by hand, and the first lesson of the course.
+//! The classic select(2) server of the Python tutorials, on the raw
+//! syscall wrapper alone: no `Map`, no `Dispatcher`, no handlers. This is
+//! what asyncore does for you, written out by hand, and the first lesson
+//! of the course.
 //!
-//! The Python original (Python 2 in the article; `print` made a function):
+//! The Python original, what it gets wrong (and what this version does
+//! instead: non-blocking sockets, the peer's address kept from `accept`,
+//! fds above `FD_SETSIZE` refused, no spin when out of fds, a clean stop on
+//! SIGINT/SIGTERM through a self-pipe), and a traced session read line by
+//! line: the guide's chapter 2, `selectloop::guide::raw_servers`
+//! (`cargo doc --open`).
 //!
-//! ```python
-//! import socket, select
-//!
-//! s = socket.socket()
-//! s.bind((host, 1234))
-//! s.listen(5)
-//! inputs = [s]
-//! while True:
-//!     rs, ws, es = select.select(inputs, [], [])
-//!     for r in rs:
-//!         if r is s:
-//!             c, addr = s.accept()
-//!             print('Got connection from', addr)
-//!             inputs.append(c)
-//!         else:
-//!             try:
-//!                 data = r.recv(1024)
-//!                 disconnected = not data
-//!             except socket.error:
-//!                 disconnected = True
-//!             if disconnected:
-//!                 print(r.getpeername(), 'disconnected')
-//!                 inputs.remove(r)
-//!             else:
-//!                 print(data)
-//! ```
-//!
-//! What the Rust version adds, each a bug of the original:
-//!
-//! * The peer's address is remembered at accept time: `r.getpeername()`
-//!   raises for a peer that reset the connection, killing the server.
-//! * The sockets are non-blocking, so a spurious wakeup cannot block the
-//!   whole server in `recv`/`accept`.
-//! * An fd at or above `FD_SETSIZE` (1024 on Linux) cannot be put in an
-//!   `fd_set`. Python's `select` raises and the loop dies; here
-//!   [`FdSet::insert`] returns an error, and such a client is refused: it is
-//!   closed at once with a warning on stderr (`poll_server` has no limit).
-//! * Out of fds (`EMFILE`), `accept` fails while the connection stays
-//!   queued, so the listener stays readable: watching it again at once is
-//!   a 100% CPU spin. The listener sits out 100 ms instead (the wait's
-//!   timeout), and the queued clients are accepted once fds free up.
-//! * SIGINT/SIGTERM end the server cleanly (exit status 0): a self-pipe is
-//!   one more fd in the read set.
+//! `--trace` prints, on stderr and in the loop's trace format (chapter 4,
+//! `selectloop::guide::reading_the_trace`), each select(2) call with its
+//! sets, what it returned, and what each `accept` and `recv` did and
+//! returned. `trace_picture` draws it.
 //!
 //! # Output (stdout, one flushed line each)
 //!
@@ -63,7 +30,7 @@
 mod common;
 
 use clap::Parser;
-use common::raw_server::{self, Client, Listener};
+use common::raw_server::{self, Client, Listener, Trace};
 use selectloop::sys::{select, FdSet};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -75,7 +42,8 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:1234")]
     bind: SocketAddr,
-    /// Print each select(2) call and what it returned (stderr)
+    /// Print each select(2) call, what it returned, and what each accept
+    /// and recv did (stderr, in the loop's trace format)
     #[arg(long)]
     trace: bool,
 }
@@ -84,14 +52,15 @@ fn main() {
     let args: Args = common::parse_args();
     common::init_logging(false);
     // s = socket.socket(); s.bind(...); s.listen(5)
-    let (mut listener, signals) = raw_server::listen(args.bind);
-    if let Err(e) = serve(&mut listener, &signals, args.trace) {
+    let trace = Trace::new(args.trace);
+    let (mut listener, signals) = raw_server::listen(args.bind, &trace);
+    if let Err(e) = serve(&mut listener, &signals, &trace) {
         common::fail(format_args!("select failed: {e}"));
     }
 }
 
 /// The `while True:` loop. Returns `Ok` when a signal asks us to stop.
-fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Result<()> {
+fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: &Trace) -> io::Result<()> {
     // inputs = [s]: here the clients only; the listener and the signal pipe
     // are added to the read set by hand each time.
     let mut inputs: Vec<Client> = Vec::new();
@@ -111,31 +80,36 @@ fn serve(listener: &mut Listener, signals: &impl AsRawFd, trace: bool) -> io::Re
             // accept time.
             rs.insert(c.sock.as_raw_fd())?;
         }
-        if trace {
-            eprintln!("select(read={rs:?}, write={{}}, except={{}}, timeout={pause:?})");
-        }
+        trace.select_call(&rs, &ws, &es, pause);
         // rs, ws, es = select.select(inputs, [], [])
-        select(&mut rs, &mut ws, &mut es, pause)?;
-        if trace {
-            eprintln!("select -> read={rs:?}");
-        }
+        let n = select(&mut rs, &mut ws, &mut es, pause)?;
+        trace.select_result(n, &rs, &ws, &es);
 
         if rs.contains(signals.as_raw_fd()) {
+            trace.fd(signals.as_raw_fd(), "readable -> stop: a signal arrived");
             log::info!("signal received, shutting down");
             return Ok(());
         }
         // if r is s: a connection is waiting. The test Python never makes:
         // does the new fd fit an fd_set?
         if rs.contains(listener.sock.as_raw_fd()) {
+            trace.fd(listener.sock.as_raw_fd(), "readable -> accept");
             let fits = |sock: &TcpStream| {
                 FdSet::new()
                     .insert(sock.as_raw_fd())
                     .map_err(|e| e.to_string())
             };
-            inputs.extend(listener.accept(fits));
+            inputs.extend(listener.accept(fits, trace));
         }
         // for r in rs: read each ready client; drop those that left
         // (Python: inputs.remove(r); here dropping the client closes it).
-        inputs.retain_mut(|c| !rs.contains(c.sock.as_raw_fd()) || c.read_chunk());
+        inputs.retain_mut(|c| {
+            let fd = c.sock.as_raw_fd();
+            if !rs.contains(fd) {
+                return true;
+            }
+            trace.fd(fd, "readable -> recv");
+            c.read_chunk(trace)
+        });
     }
 }

@@ -1,65 +1,134 @@
-//! The loop's view of a channel: what asyncore's `readwrite` and `poll`
-//! call on the objects of the map.
+//! The loop's view of a channel: a dispatcher and its handler, type-erased
+//! so one map holds every kind.
 //!
-//! Most code never implements [`Channel`]: it implements
-//! [`Handler`](crate::Handler) (or [`AsyncChatHandler`](crate::AsyncChatHandler))
-//! and registers it with a dispatcher, and the crate provides the `Channel`.
-//! Implement it directly only to build a new kind of dispatcher.
+//! Users never see this: they implement [`Handler`] (or
+//! [`AsyncChatHandler`](crate::AsyncChatHandler)) and register it with a
+//! dispatcher; [`Map::add`](crate::Map::add) boxes the pair as an `Entry`.
+//! The event *routing* (a read event on a listener is an accept, the first
+//! event of a connecting socket completes the connect, errors that mean
+//! "peer gone" become `handle_close`) is done once, by the loop's event
+//! rules, on top of these hooks.
 
-use crate::context::Context;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::Context;
+use crate::handler::{DispatcherType, Handler};
 use std::any::Any;
+use std::fmt;
 use std::io;
 
-/// One entry of the [`Map`](crate::Map): a dispatcher and the hooks the loop
-/// calls on it. The event *routing* (a read event on a listener is an
-/// accept, the first event of a connecting socket completes the connect,
-/// errors that mean "peer gone" become `handle_close`) is done once, by the
-/// loop, on top of these hooks.
-pub trait Channel: 'static {
-    /// The socket half.
-    fn dispatcher(&self) -> &Dispatcher;
-    /// The socket half, mutably.
-    fn dispatcher_mut(&mut self) -> &mut Dispatcher;
-    /// Asked every iteration: put the fd in the read set / ask for `POLLIN`?
-    fn readable(&mut self) -> bool;
-    /// Asked every iteration: put the fd in the write set / ask for `POLLOUT`?
-    fn writable(&mut self) -> bool;
-    /// A connection is waiting on this listening socket.
-    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// A non-blocking connect has completed.
-    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// Data (or EOF) is ready to read.
-    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// The socket can be written without blocking.
-    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// Out-of-band ("priority") data arrived.
-    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// The peer closed, or the connection broke.
-    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// The channel's deadline passed.
-    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// The loop is shutting down gracefully.
-    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
-    /// A hook returned an error that does not mean "peer gone".
-    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>);
-    /// The dispatcher type (`Dispatcher`, `DispatcherWithSend`, `AsyncChat`),
-    /// for [`Context::channel_mut`](crate::Context::channel_mut).
-    fn dispatcher_any(&mut self) -> &mut dyn Any;
-    /// The user's handler, for [`Context::handler_mut`](crate::Context::handler_mut).
-    fn handler_any(&mut self) -> &mut dyn Any;
+/// When the loop asks a handler's [`readable`](Handler::readable) and
+/// [`writable`](Handler::writable) (set with [`Handler::PREDICATES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Predicates {
+    /// asyncore's rule, the default: both are asked on every iteration, so
+    /// they may depend on anything (the time, other channels, shared
+    /// state). The loop's cost per iteration grows with the number of such
+    /// channels.
+    EveryIteration,
+    /// The answers depend only on this channel's own dispatcher and handler
+    /// (true of the defaults of every dispatcher type: a buffered channel
+    /// wants to write exactly while it has output queued). They are asked
+    /// when the channel is added, after each of its own events, and after
+    /// it is reached through [`Context::get_mut`](crate::Context::get_mut)
+    /// and friends or named in [`Context::update_interest`](crate::Context::update_interest).
+    /// An idle channel then costs nothing per iteration: with the epoll
+    /// backend, a loop with thousands of idle connections costs in
+    /// proportion to the active ones. Listeners and connecting sockets are
+    /// asked every iteration in any case (their wishes change with time).
+    AfterOwnEvents,
 }
 
-/// A dispatcher type that can be registered together with a handler `H`:
-/// [`Map::add`](crate::Map::add) and [`Context::add`](crate::Context::add)
-/// take any `C: IntoChannel<H>`.
-///
-/// Implemented for every [`DispatcherType`](crate::DispatcherType) `D` with
-/// a [`Handler<D>`](crate::Handler), and so for
-/// [`AsyncChat`](crate::AsyncChat) with an
-/// [`AsyncChatHandler`](crate::AsyncChatHandler) (every `AsyncChatHandler`
-/// is a `Handler<AsyncChat>`).
-pub trait IntoChannel<H> {
-    /// Boxes the pair as a map entry.
-    fn into_channel(self, handler: H) -> Box<dyn Channel>;
+/// One entry of the map: a dispatcher, its handler, and the hooks the loop
+/// calls on them.
+pub(crate) trait Channel: 'static {
+    fn dispatcher(&self) -> &Dispatcher;
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher;
+    /// When to ask `readable`/`writable`.
+    fn predicates(&self) -> Predicates;
+    /// `readable()` and `writable()`, asked together (one call).
+    fn wishes(&mut self) -> (bool, bool);
+    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
+    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>);
+    /// What the channel is, for the trace (`listener 127.0.0.1:8080`).
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    /// The entry itself, for typed handles to downcast to `Entry<D, H>`.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// The map entry for a dispatcher type `D` and its handler `H`.
+pub(crate) struct Entry<D, H> {
+    pub(crate) ch: D,
+    pub(crate) handler: H,
+}
+
+impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
+    #[inline]
+    fn dispatcher(&self) -> &Dispatcher {
+        self.ch.dispatcher()
+    }
+    #[inline]
+    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        self.ch.dispatcher_mut()
+    }
+    fn predicates(&self) -> Predicates {
+        H::PREDICATES
+    }
+    #[inline]
+    fn wishes(&mut self) -> (bool, bool) {
+        let read = self.handler.readable(&self.ch);
+        (read, self.handler.writable(&self.ch))
+    }
+    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_accept(&mut self.ch, cx)
+    }
+    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_connect(&mut self.ch, cx)
+    }
+    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_read(&mut self.ch, cx)
+    }
+    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_write(&mut self.ch, cx)
+    }
+    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_expt(&mut self.ch, cx)
+    }
+    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_close(&mut self.ch, cx)
+    }
+    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_timeout(&mut self.ch, cx)
+    }
+    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.handler.handle_shutdown(&mut self.ch, cx)
+    }
+    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
+        self.handler.handle_error(&mut self.ch, err, cx)
+    }
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.ch.describe(f)
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Boxes a dispatcher and its handler as a map entry.
+pub(crate) fn entry<D: DispatcherType, H: Handler<D>>(ch: D, handler: H) -> Box<dyn Channel> {
+    Box::new(Entry { ch, handler })
+}
+
+/// The dispatcher and handler of a boxed entry, if it is an `Entry<D, H>`.
+pub(crate) fn downcast<D: DispatcherType, H: Handler<D>>(
+    ch: &mut dyn Channel,
+) -> Option<(&mut D, &mut H)> {
+    let e = ch.as_any_mut().downcast_mut::<Entry<D, H>>()?;
+    Some((&mut e.ch, &mut e.handler))
 }

@@ -851,6 +851,25 @@ impl Dispatcher {
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline.due
     }
+
+    /// What this channel is, in a few words, for the loop's trace:
+    /// `listener 127.0.0.1:8080`, `connection from 127.0.0.1:40112`,
+    /// `connection to 127.0.0.1:80`, `datagram socket 127.0.0.1:5353`,
+    /// `file`, `socket`, `timer`.
+    pub fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.addr.as_ref().map(DisplayAddr);
+        match (&self.io, addr) {
+            (Io::NoFd, _) => f.write_str("timer"),
+            (Io::Closed, _) => f.write_str("closed"),
+            (Io::File(_), _) => f.write_str("file"),
+            (Io::Socket(_), Some(a)) if self.accepting() => write!(f, "listener {a}"),
+            (Io::Socket(_), Some(a)) if self.connecting() => write!(f, "connection to {a}"),
+            (Io::Socket(_), Some(a)) if !self.stream => write!(f, "datagram socket {a}"),
+            (Io::Socket(_), Some(a)) if self.connected() => write!(f, "connection from {a}"),
+            (Io::Socket(_), Some(a)) => write!(f, "socket {a}"),
+            (Io::Socket(_), None) => f.write_str("socket"),
+        }
+    }
 }
 
 /// The fd, or `-1` once closed (as [`fileno`](Dispatcher::fileno) is

@@ -3,11 +3,10 @@
 //! [`Handler`] and override what you need".
 
 use crate::accept_pause::is_fd_shortage;
-use crate::channel::{Channel, IntoChannel};
-use crate::context::Context;
+use crate::channel::Predicates;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::Context;
 use socket2::{SockAddr, Socket};
-use std::any::Any;
 use std::io;
 
 /// The most connections the default
@@ -84,6 +83,13 @@ pub trait DispatcherType: 'static {
     fn close(&mut self) {
         self.dispatcher_mut().close()
     }
+    /// What the channel is, for the loop's trace (`fd 4: opened: LABEL`):
+    /// `listener 127.0.0.1:8080`, `connection from 127.0.0.1:40112`,
+    /// `file`, ... A dispatcher type with a role of its own (a signal
+    /// source, a waker) says so.
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.dispatcher().describe(f)
+    }
 }
 
 impl DispatcherType for Dispatcher {
@@ -132,6 +138,14 @@ impl DispatcherType for Dispatcher {
 /// ```
 #[allow(unused_variables)]
 pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
+    /// When the loop asks [`readable`](Self::readable) and
+    /// [`writable`](Self::writable): every iteration (asyncore's rule, the
+    /// default), or only after this channel's own events
+    /// ([`Predicates::AfterOwnEvents`]: the fast path, for handlers whose
+    /// predicates depend only on their own channel, which is true of every
+    /// handler that does not override them).
+    const PREDICATES: Predicates = Predicates::EveryIteration;
+
     /// Asked every loop iteration: should the loop wait for this channel to
     /// become readable? Default: `true` (per dispatcher type: a
     /// [`DispatcherWithSend`](crate::DispatcherWithSend) whose queue is full
@@ -283,65 +297,5 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
         }
         log::error!("{:?}: uncaptured error: {}; closing", ch.dispatcher(), err);
         ch.close();
-    }
-}
-
-/// The map entry for a dispatcher type `D` and its handler `H`.
-struct Entry<D, H> {
-    ch: D,
-    handler: H,
-}
-
-impl<D: DispatcherType, H: Handler<D>> IntoChannel<H> for D {
-    fn into_channel(self, handler: H) -> Box<dyn Channel> {
-        Box::new(Entry { ch: self, handler })
-    }
-}
-
-impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
-    fn dispatcher(&self) -> &Dispatcher {
-        self.ch.dispatcher()
-    }
-    fn dispatcher_mut(&mut self) -> &mut Dispatcher {
-        self.ch.dispatcher_mut()
-    }
-    fn readable(&mut self) -> bool {
-        self.handler.readable(&self.ch)
-    }
-    fn writable(&mut self) -> bool {
-        self.handler.writable(&self.ch)
-    }
-    fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_accept(&mut self.ch, cx)
-    }
-    fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_connect(&mut self.ch, cx)
-    }
-    fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_read(&mut self.ch, cx)
-    }
-    fn handle_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_write(&mut self.ch, cx)
-    }
-    fn handle_expt(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_expt(&mut self.ch, cx)
-    }
-    fn handle_close(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_close(&mut self.ch, cx)
-    }
-    fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_timeout(&mut self.ch, cx)
-    }
-    fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        self.handler.handle_shutdown(&mut self.ch, cx)
-    }
-    fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
-        self.handler.handle_error(&mut self.ch, err, cx)
-    }
-    fn dispatcher_any(&mut self) -> &mut dyn Any {
-        &mut self.ch
-    }
-    fn handler_any(&mut self) -> &mut dyn Any {
-        &mut self.handler
     }
 }

@@ -7,18 +7,47 @@
 //! generation): a token names one channel for its whole life and never
 //! another, which is how the loop drops stale events instead of delivering
 //! them to a newcomer.
+//!
+//! The map is a plain container: it knows nothing of select, poll or epoll.
+//! It keeps a log of what changed (channels added, removed, or reached
+//! through [`Map::get_mut`] and friends, whose wishes may have changed) that
+//! the loop reads at the start of each iteration to bring the kernel's view
+//! up to date.
 
-use crate::channel::{Channel, IntoChannel};
-use crate::event_loop::Scratch;
+use crate::channel::{self, Channel};
+use crate::dispatcher::Dispatcher;
+use crate::handler::{DispatcherType, Handler};
 use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::RawFd;
+use std::time::Duration;
 
-/// The identity of a channel in a [`Map`]: returned by
-/// [`Map::add`]/[`Context::add`](crate::Context::add), valid until that
-/// channel closes, and never reused for another channel of the same map.
+/// The identity of a channel in a [`Map`], valid until that channel closes
+/// and never reused for another channel of the same map. Every
+/// [`Handle`] has one ([`Handle::token`]).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token {
     index: u32,
     generation: u32,
+}
+
+impl Token {
+    /// The slot this token names.
+    pub(crate) fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The token as one number (epoll's `data` field) and back.
+    pub(crate) fn to_u64(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    pub(crate) fn from_u64(v: u64) -> Token {
+        Token {
+            index: (v >> 32) as u32,
+            generation: v as u32,
+        }
+    }
 }
 
 impl fmt::Debug for Token {
@@ -27,13 +56,87 @@ impl fmt::Debug for Token {
     }
 }
 
+/// A typed handle to a channel: what [`Map::add`] and
+/// [`Context::add`](crate::Context::add) return. It knows the channel's
+/// dispatcher type `D` and handler type `H`, so reaching the channel
+/// ([`Context::get_mut`](crate::Context::get_mut)) is checked at compile
+/// time; a handle whose channel has closed yields `None`, never a panic or
+/// another channel.
+pub struct Handle<D, H> {
+    token: Token,
+    types: PhantomData<fn() -> (D, H)>,
+}
+
+impl<D, H> Handle<D, H> {
+    pub(crate) fn new(token: Token) -> Self {
+        Handle {
+            token,
+            types: PhantomData,
+        }
+    }
+
+    /// The untyped identity of the channel.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+}
+
+impl<D, H> Clone for Handle<D, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D, H> Copy for Handle<D, H> {}
+
+impl<D, H> PartialEq for Handle<D, H> {
+    fn eq(&self, other: &Self) -> bool {
+        self.token == other.token
+    }
+}
+
+impl<D, H> Eq for Handle<D, H> {}
+
+impl<D, H> std::hash::Hash for Handle<D, H> {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        self.token.hash(state)
+    }
+}
+
+impl<D, H> fmt::Debug for Handle<D, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({}.{})", self.token.index, self.token.generation)
+    }
+}
+
+impl<D, H> From<Handle<D, H>> for Token {
+    fn from(h: Handle<D, H>) -> Token {
+        h.token
+    }
+}
+
+/// What happened to a slot since the loop last looked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change {
+    /// A channel was added.
+    Added(Token),
+    /// A channel was reached from outside its own events: its wishes may
+    /// have changed, or it was closed through its dispatcher.
+    Touched(Token),
+    /// A channel left the map.
+    Removed(Token),
+}
+
 enum State {
     Vacant {
         next_free: u32,
     },
     Occupied(Box<dyn Channel>),
-    /// Taken out while one of its handlers runs.
-    Busy,
+    /// Taken out while one of its handlers runs; `close`: closed through
+    /// its token meanwhile, dropped when put back.
+    Busy {
+        close: bool,
+    },
 }
 
 struct Slot {
@@ -43,75 +146,130 @@ struct Slot {
 
 const NONE: u32 = u32::MAX;
 
-/// The slab behind a [`Map`], also reachable from a [`Context`](crate::Context).
-pub(crate) struct Slots {
-    slots: Vec<Slot>,
-    free_head: u32,
-    len: usize,
-    /// How many channels have left the map; a listener paused on EMFILE
-    /// resumes when this changes.
-    pub(crate) removals: u64,
-    /// A handler asked the loop to stop (asyncore's `ExitNow`).
-    pub(crate) exit: bool,
-    /// A handler closed the channel that is running (via its token).
-    pub(crate) close_busy: bool,
-    /// A graceful shutdown asked for or under way.
-    pub(crate) shutdown: ShutdownState,
-}
-
 /// Where a graceful shutdown stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum ShutdownState {
     #[default]
     Running,
     /// Asked for, with this grace period; begins at the next iteration.
-    Requested(std::time::Duration),
+    Requested(Duration),
     /// Every channel was told; what is left at this instant is closed.
     Draining(std::time::Instant),
 }
 
-impl Slots {
-    fn new() -> Self {
-        Slots {
+/// The fd → channel map (asyncore's `socket_map`), owned by the caller and
+/// passed to the loop.
+///
+/// ```
+/// use selectloop::{Dispatcher, Domain, Handler, Loop, Map, Type};
+///
+/// struct Idle;
+/// impl Handler for Idle {}
+///
+/// let mut map = Map::new();
+/// let handle = map.add(Dispatcher::create_socket(Domain::IPV4, Type::STREAM)?, Idle);
+/// assert!(map.contains(handle));
+/// map.close(handle);
+/// assert!(map.is_empty());
+/// Loop::new().run(&mut map)?; // returns at once: the map is empty
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Map {
+    slots: Vec<Slot>,
+    free_head: u32,
+    len: usize,
+    /// How many channels have left the map; a listener paused on EMFILE
+    /// resumes when this changes.
+    removals: u64,
+    /// What changed since the loop last looked (drained by the loop).
+    changes: Vec<Change>,
+    /// A graceful shutdown asked for or under way.
+    pub(crate) shutdown: ShutdownState,
+    /// The running channel (the one taken out) was closed through its
+    /// token: it leaves the map when its handler returns.
+    running_closed: bool,
+    /// Which map this is, and how many times a loop has read its change
+    /// log: a loop that finds another loop read it in between starts over
+    /// from the map's contents.
+    id: u64,
+    drains: u64,
+}
+
+impl Map {
+    /// An empty map.
+    ///
+    /// Creating a map also makes sure a write to a closed pipe or socket
+    /// cannot kill the process: if `SIGPIPE` still has its default action,
+    /// it is set to "ignore" (once per process; Rust programs already start
+    /// that way). Sockets are written with `MSG_NOSIGNAL` in any case; this
+    /// covers file dispatchers on pipes.
+    pub fn new() -> Self {
+        crate::sys::ignore_sigpipe_once();
+        Map {
             slots: Vec::new(),
             free_head: NONE,
             len: 0,
             removals: 0,
-            exit: false,
-            close_busy: false,
+            changes: Vec::new(),
             shutdown: ShutdownState::Running,
+            running_closed: false,
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+            drains: 0,
         }
     }
 
-    pub(crate) fn insert(&mut self, ch: Box<dyn Channel>) -> Token {
+    /// Which map this is and how many times its change log was read.
+    pub(crate) fn log_stamp(&self) -> (u64, u64) {
+        (self.id, self.drains)
+    }
+
+    /// Clears the change log after a loop read it; returns the new stamp.
+    pub(crate) fn drained(&mut self) -> (u64, u64) {
+        self.changes.clear();
+        self.drains += 1;
+        self.log_stamp()
+    }
+
+    /// Registers a dispatcher with its handler (asyncore's `add_channel`);
+    /// from the next iteration on the loop asks the handler's `readable` and
+    /// `writable` and delivers its events. Returns the channel's typed
+    /// handle.
+    pub fn add<D: DispatcherType, H: Handler<D>>(&mut self, ch: D, handler: H) -> Handle<D, H> {
+        Handle {
+            token: self.insert(channel::entry(ch, handler)),
+            types: PhantomData,
+        }
+    }
+
+    fn insert(&mut self, ch: Box<dyn Channel>) -> Token {
         self.len += 1;
-        if self.free_head != NONE {
+        let token = if self.free_head != NONE {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];
             if let State::Vacant { next_free } = slot.state {
                 self.free_head = next_free;
             }
             slot.state = State::Occupied(ch);
-            return Token {
+            Token {
                 index,
                 generation: slot.generation,
-            };
-        }
-        let index = self.slots.len() as u32;
-        self.slots.push(Slot {
-            generation: 0,
-            state: State::Occupied(ch),
-        });
-        Token {
-            index,
-            generation: 0,
-        }
-    }
-
-    fn slot(&self, t: Token) -> Option<&Slot> {
-        self.slots
-            .get(t.index as usize)
-            .filter(|s| s.generation == t.generation)
+            }
+        } else {
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot {
+                generation: 0,
+                state: State::Occupied(ch),
+            });
+            Token {
+                index,
+                generation: 0,
+            }
+        };
+        self.changes.push(Change::Added(token));
+        token
     }
 
     fn slot_mut(&mut self, t: Token) -> Option<&mut Slot> {
@@ -120,32 +278,37 @@ impl Slots {
             .filter(|s| s.generation == t.generation)
     }
 
-    pub(crate) fn get_mut(&mut self, t: Token) -> Option<&mut (dyn Channel + 'static)> {
+    fn slot(&self, t: Token) -> Option<&Slot> {
+        self.slots
+            .get(t.index as usize)
+            .filter(|s| s.generation == t.generation)
+    }
+
+    /// The registered (not running) channel `t`.
+    pub(crate) fn entry_mut(&mut self, t: Token) -> Option<&mut (dyn Channel + 'static)> {
         match &mut self.slot_mut(t)?.state {
             State::Occupied(ch) => Some(&mut **ch),
             _ => None,
         }
     }
 
-    pub(crate) fn get(&self, t: Token) -> Option<&(dyn Channel + 'static)> {
+    pub(crate) fn entry(&self, t: Token) -> Option<&(dyn Channel + 'static)> {
         match &self.slot(t)?.state {
             State::Occupied(ch) => Some(&**ch),
             _ => None,
         }
     }
 
-    /// Whether `t` names a live channel (registered or running).
-    pub(crate) fn contains(&self, t: Token) -> bool {
-        self.slot(t)
-            .is_some_and(|s| !matches!(s.state, State::Vacant { .. }))
-    }
-
     /// Takes a channel out to run one of its handlers; the slot stays
     /// reserved (`Busy`) so nothing else is inserted there meanwhile.
+    #[inline]
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn Channel>> {
         let slot = self.slot_mut(t)?;
-        match std::mem::replace(&mut slot.state, State::Busy) {
-            State::Occupied(ch) => Some(ch),
+        match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
+            State::Occupied(ch) => {
+                self.running_closed = false;
+                Some(ch)
+            }
             other => {
                 slot.state = other;
                 None
@@ -154,18 +317,30 @@ impl Slots {
     }
 
     /// Puts a channel back after its handlers ran, or drops it (closing its
-    /// fd) if it closed meanwhile.
-    pub(crate) fn put_back(&mut self, t: Token, ch: Box<dyn Channel>) {
-        let closed = std::mem::take(&mut self.close_busy) || ch.dispatcher().is_closed();
-        if closed {
-            drop(ch);
-            self.vacate(t);
-        } else if let Some(slot) = self.slot_mut(t) {
+    /// fd) if it closed meanwhile (`closed`: its dispatcher is closed).
+    /// Returns whether it is still there.
+    #[inline]
+    pub(crate) fn put_back(&mut self, t: Token, ch: Box<dyn Channel>, closed: bool) -> bool {
+        let Some(slot) = self.slot_mut(t) else {
+            return false;
+        };
+        let closed_by_token = matches!(slot.state, State::Busy { close: true });
+        if closed_by_token || closed {
+            self.vacate(t, ch);
+            false
+        } else {
             slot.state = State::Occupied(ch);
+            true
         }
     }
 
-    fn vacate(&mut self, t: Token) {
+    /// Frees slot `t`, dropping (closing) its channel.
+    fn vacate(&mut self, t: Token, ch: Box<dyn Channel>) {
+        let fd = ch.dispatcher().fileno().unwrap_or(-1);
+        if fd >= 0 {
+            log::trace!("fd {fd}: closed, removed from the map");
+        }
+        drop(ch); // closes the fd
         let free_head = self.free_head;
         if let Some(slot) = self.slot_mut(t) {
             slot.state = State::Vacant {
@@ -175,37 +350,54 @@ impl Slots {
             self.free_head = t.index;
             self.len -= 1;
             self.removals += 1;
+            self.changes.push(Change::Removed(t));
         }
     }
 
-    /// Removes and drops a registered channel. A running (`Busy`) one is
-    /// marked, and dropped when its handler returns.
-    pub(crate) fn remove(&mut self, t: Token, running: Option<Token>) -> bool {
-        if running == Some(t) {
-            self.close_busy = true;
-            return true;
-        }
-        match self.slot_mut(t) {
-            Some(slot) if matches!(slot.state, State::Occupied(_)) => {
-                let channel = std::mem::replace(&mut slot.state, State::Busy);
-                drop(channel); // closes the fd
-                self.vacate(t);
+    /// Removes and drops channel `t`. A running (`Busy`) one is marked, and
+    /// dropped when its handler returns. Returns whether it was there.
+    pub(crate) fn remove(&mut self, t: Token) -> bool {
+        let Some(slot) = self.slot_mut(t) else {
+            return false;
+        };
+        match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
+            State::Occupied(ch) => {
+                self.vacate(t, ch);
                 true
             }
-            _ => false,
+            State::Busy { .. } => {
+                slot.state = State::Busy { close: true };
+                self.running_closed = true;
+                true
+            }
+            vacant => {
+                slot.state = vacant;
+                false
+            }
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.len
+    /// Whether the running channel (the one last taken out) was closed
+    /// through its token meanwhile (it leaves the map when its handler
+    /// returns).
+    #[inline]
+    pub(crate) fn running_closed(&self) -> bool {
+        self.running_closed
     }
 
-    /// Asks for a graceful shutdown; a second request while one is under
-    /// way changes nothing.
-    pub(crate) fn request_shutdown(&mut self, grace: std::time::Duration) {
-        if self.shutdown == ShutdownState::Running {
-            self.shutdown = ShutdownState::Requested(grace);
-        }
+    /// Records that channel `t` was reached from outside its own events.
+    pub(crate) fn touch(&mut self, t: Token) {
+        self.changes.push(Change::Touched(t));
+    }
+
+    /// The change log, for the loop to read (and clear).
+    pub(crate) fn changes(&mut self) -> &mut Vec<Change> {
+        &mut self.changes
+    }
+
+    /// How many channels have left the map so far.
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals
     }
 
     /// The number of slots, live or not (tokens index below this).
@@ -224,96 +416,103 @@ impl Slots {
             _ => None,
         }
     }
-}
 
-/// The fd → channel map (asyncore's `socket_map`), owned by the caller and
-/// passed to the loop.
-///
-/// ```
-/// use selectloop::{Dispatcher, Domain, Handler, Loop, Map, Type};
-///
-/// struct Idle;
-/// impl Handler for Idle {}
-///
-/// let mut map = Map::new();
-/// let token = map.add(Dispatcher::create_socket(Domain::IPV4, Type::STREAM)?, Idle);
-/// assert!(map.contains(token));
-/// map.close(token);
-/// assert!(map.is_empty());
-/// Loop::new().run(&mut map)?; // returns at once: the map is empty
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct Map {
-    pub(crate) slots: Slots,
-    pub(crate) scratch: Scratch,
-}
-
-impl Map {
-    /// An empty map.
-    ///
-    /// Creating a map also makes sure a write to a closed pipe or socket
-    /// cannot kill the process: if `SIGPIPE` still has its default action,
-    /// it is set to "ignore" (once per process; Rust programs already start
-    /// that way). Sockets are written with `MSG_NOSIGNAL` in any case; this
-    /// covers file dispatchers on pipes.
-    pub fn new() -> Self {
-        crate::sys::ignore_sigpipe_once();
-        Map {
-            slots: Slots::new(),
-            scratch: Scratch::default(),
+    /// Asks for a graceful shutdown; a second request while one is under
+    /// way changes nothing.
+    pub(crate) fn request_shutdown(&mut self, grace: Duration) {
+        if self.shutdown == ShutdownState::Running {
+            self.shutdown = ShutdownState::Requested(grace);
         }
     }
 
-    /// Registers a dispatcher with its handler (asyncore's `add_channel`);
-    /// from the next iteration on the loop asks the handler's `readable` and
-    /// `writable` and delivers its events.
-    pub fn add<C: IntoChannel<H>, H>(&mut self, ch: C, handler: H) -> Token {
-        self.slots.insert(ch.into_channel(handler))
-    }
-
-    /// Closes a channel and removes it from the map (asyncore's
-    /// `close()` on a channel from outside). Its handler gets no
-    /// `handle_close`. Returns whether it was there.
-    pub fn close(&mut self, token: Token) -> bool {
-        self.slots.remove(token, None)
+    /// Closes a channel and removes it from the map (asyncore's `close()` on
+    /// a channel from outside). Its handler gets no `handle_close`. Returns
+    /// whether it was there.
+    pub fn close(&mut self, token: impl Into<Token>) -> bool {
+        self.remove(token.into())
     }
 
     /// Whether `token` names a channel in the map.
-    pub fn contains(&self, token: Token) -> bool {
-        self.slots.contains(token)
+    pub fn contains(&self, token: impl Into<Token>) -> bool {
+        self.slot(token.into())
+            .is_some_and(|s| !matches!(s.state, State::Vacant { .. }))
     }
 
     /// The number of channels.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     /// Whether there are no channels (the loop stops then).
     pub fn is_empty(&self) -> bool {
-        self.slots.len() == 0
+        self.len == 0
     }
 
     /// The tokens of all channels, in slot order.
     pub fn tokens(&self) -> impl Iterator<Item = Token> + '_ {
-        (0..self.slots.capacity()).filter_map(|i| self.slots.token_at(i))
+        (0..self.slots.len()).filter_map(|i| self.token_at(i))
     }
 
-    /// The dispatcher of channel `token` as type `D` (`Dispatcher`,
-    /// `DispatcherWithSend`, `AsyncChat`), or `None` if the token is stale or
-    /// the type does not match.
-    pub fn channel_mut<D: 'static>(&mut self, token: Token) -> Option<&mut D> {
-        self.slots.get_mut(token)?.dispatcher_any().downcast_mut()
+    /// The dispatcher and handler of channel `handle`, or `None` once it
+    /// has closed. The loop asks its predicates again afterwards (its
+    /// wishes may have changed), and a channel closed through the
+    /// dispatcher leaves the map at the next iteration.
+    pub fn get_mut<D: DispatcherType, H: Handler<D>>(
+        &mut self,
+        handle: Handle<D, H>,
+    ) -> Option<(&mut D, &mut H)> {
+        if !self.contains(handle) {
+            return None;
+        }
+        self.touch(handle.token);
+        channel::downcast(self.entry_mut(handle.token)?)
     }
 
-    /// The handler of channel `token` as type `H`, or `None` if the token is
-    /// stale or the type does not match.
-    pub fn handler_mut<H: 'static>(&mut self, token: Token) -> Option<&mut H> {
-        self.slots.get_mut(token)?.handler_any().downcast_mut()
+    /// The dispatcher of channel `handle` (see [`get_mut`](Self::get_mut)).
+    pub fn channel_mut<D: DispatcherType, H: Handler<D>>(
+        &mut self,
+        handle: Handle<D, H>,
+    ) -> Option<&mut D> {
+        self.get_mut(handle).map(|(d, _)| d)
+    }
+
+    /// The handler of channel `handle` (see [`get_mut`](Self::get_mut)).
+    pub fn handler_mut<D: DispatcherType, H: Handler<D>>(
+        &mut self,
+        handle: Handle<D, H>,
+    ) -> Option<&mut H> {
+        self.get_mut(handle).map(|(_, h)| h)
+    }
+
+    /// The socket half of channel `token`, whatever its types.
+    pub fn dispatcher(&self, token: impl Into<Token>) -> Option<&Dispatcher> {
+        Some(self.entry(token.into())?.dispatcher())
+    }
+
+    /// The socket half of channel `token`, mutably, whatever its types
+    /// (closing it there closes the channel at the next iteration; the
+    /// loop asks its predicates again afterwards).
+    pub fn dispatcher_mut(&mut self, token: impl Into<Token>) -> Option<&mut Dispatcher> {
+        let token = token.into();
+        if !self.contains(token) {
+            return None;
+        }
+        self.touch(token);
+        Some(self.entry_mut(token)?.dispatcher_mut())
     }
 
     /// The fd of channel `token`.
-    pub fn fileno(&self, token: Token) -> Option<std::os::fd::RawFd> {
-        self.slots.get(token)?.dispatcher().fileno()
+    pub fn fileno(&self, token: impl Into<Token>) -> Option<RawFd> {
+        self.dispatcher(token)?.fileno()
+    }
+
+    /// Asks the loop to ask channel `token`'s `readable`/`writable` again
+    /// at the next iteration: for a handler with
+    /// [`Predicates::AfterOwnEvents`](crate::Predicates::AfterOwnEvents)
+    /// whose wishes changed by some other road (Twisted's
+    /// `startWriting`). Harmless for any other channel.
+    pub fn update_interest(&mut self, token: impl Into<Token>) {
+        self.touch(token.into());
     }
 
     /// Starts a graceful shutdown, as [`Context::shutdown`](crate::Context::shutdown)
@@ -322,16 +521,16 @@ impl Map {
     /// close, buffered channels deliver their queue and then close), and
     /// after `grace` whatever is still open is closed. [`Loop::run`](crate::Loop::run)
     /// then returns [`Stop::Shutdown`](crate::Stop::Shutdown).
-    pub fn shutdown(&mut self, grace: std::time::Duration) {
-        self.slots.request_shutdown(grace);
+    pub fn shutdown(&mut self, grace: Duration) {
+        self.request_shutdown(grace);
     }
 
     /// Closes every channel and empties the map (asyncore's `close_all`).
     /// Handlers get no `handle_close`.
     pub fn close_all(&mut self) {
-        for index in 0..self.slots.capacity() {
-            if let Some(t) = self.slots.token_at(index) {
-                self.slots.remove(t, None);
+        for index in 0..self.slots.len() {
+            if let Some(t) = self.token_at(index) {
+                self.remove(t);
             }
         }
     }
@@ -347,10 +546,78 @@ impl fmt::Debug for Map {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for t in self.tokens() {
-            if let Some(ch) = self.slots.get(t) {
+            if let Some(ch) = self.entry(t) {
                 m.entry(&t, ch.dispatcher());
             }
         }
         m.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dispatcher;
+    use std::os::unix::net::UnixStream;
+
+    struct Quiet;
+    impl Handler for Quiet {}
+
+    struct Other;
+    impl Handler for Other {}
+
+    fn channel() -> Dispatcher {
+        Dispatcher::from_socket(UnixStream::pair().unwrap().0).unwrap()
+    }
+
+    #[test]
+    fn a_token_is_never_reused_for_another_channel() {
+        let mut map = Map::new();
+        let a = map.add(channel(), Quiet);
+        assert!(map.close(a));
+        let b = map.add(channel(), Quiet);
+        assert_eq!(a.token().index(), b.token().index(), "the slot is reused");
+        assert_ne!(a.token(), b.token());
+        assert!(!map.contains(a) && map.contains(b));
+        assert!(map.get_mut(a).is_none(), "a stale handle yields nothing");
+        assert!(!map.close(a), "closing a stale handle does nothing");
+        assert!(map.contains(b));
+    }
+
+    #[test]
+    fn typed_access_reaches_dispatcher_and_handler() {
+        let mut map = Map::new();
+        let q = map.add(channel(), Quiet);
+        let o = map.add(channel(), Other);
+        assert!(map.get_mut(q).is_some());
+        assert!(map.handler_mut(o).is_some());
+        map.channel_mut(q).unwrap().close();
+        assert!(map.dispatcher(q).unwrap().is_closed());
+    }
+
+    #[test]
+    fn token_round_trips_through_u64() {
+        let t = Token {
+            index: 7,
+            generation: u32::MAX,
+        };
+        assert_eq!(Token::from_u64(t.to_u64()), t);
+    }
+
+    #[test]
+    fn the_change_log_records_adds_touches_and_removals() {
+        let mut map = Map::new();
+        let a = map.add(channel(), Quiet);
+        map.update_interest(a);
+        map.close(a);
+        let log: Vec<String> = map.changes().iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(
+            log,
+            [
+                format!("Added({:?})", a.token()),
+                format!("Touched({:?})", a.token()),
+                format!("Removed({:?})", a.token()),
+            ]
+        );
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! A counting global allocator counts the allocations of the thread that
 //! runs the loop only (a thread-local switch), so the test harness and other
-//! threads cannot pollute the count. One test, both backends in turn.
+//! threads cannot pollute the count. One test, every backend in turn.
+
+// The backend list and the timeouts are shared (tests/common).
+mod common;
 
 use selectloop::{
     Context, Dispatcher, DispatcherWithSend, Domain, Handler, Loop, Map, Timer, Type,
@@ -127,8 +130,7 @@ impl Handler for Idle {}
 
 #[test]
 fn steady_state_iterations_allocate_nothing() {
-    for use_poll in [false, true] {
-        let backend = if use_poll { "poll" } else { "select" };
+    for backend in common::LOOP_BACKENDS {
         let mut map = Map::new();
         let mut pingers = Vec::new();
         for _ in 0..4 {
@@ -154,36 +156,38 @@ fn steady_state_iterations_allocate_nothing() {
         // Fires every iteration: re-armed by the interval, or by its handler.
         let ticker = map.add(Timer::every(Duration::from_nanos(1)), Ticker { ticks: 0 });
 
-        let lp = Loop::new()
-            .timeout(Duration::from_secs(5))
-            .use_poll(use_poll);
-        // Warm up: the scratch buffers reach their size.
-        lp.clone().count(50).run(&mut map).unwrap();
-        let ticks_before = map.handler_mut::<Ticker>(ticker).unwrap().ticks;
+        const N: u64 = 500;
+        // One loop throughout: it keeps the backend's buffers (the pollfd
+        // array, the fd sets) between runs.
+        let mut lp = Loop::new()
+            .timeout(common::ITERATION_PATIENCE)
+            .backend(backend)
+            .count(N);
+        // Warm up: the buffers reach their size.
+        lp.run(&mut map).unwrap();
+        let ticks_before = map.handler_mut(ticker).unwrap().ticks;
         let before: usize = pingers
             .iter()
-            .map(|t| map.handler_mut::<Pinger>(*t).unwrap().round_trips)
+            .map(|t| map.handler_mut(*t).unwrap().round_trips)
             .sum();
 
-        const N: u64 = 500;
-        let measured = lp.clone().count(N);
         ALLOCATIONS.store(0, Ordering::Relaxed);
         COUNTING.with(|c| c.set(true));
-        let result = measured.run(&mut map);
+        let result = lp.run(&mut map);
         COUNTING.with(|c| c.set(false));
         let allocations = ALLOCATIONS.load(Ordering::Relaxed);
         result.unwrap();
 
         let after: usize = pingers
             .iter()
-            .map(|t| map.handler_mut::<Pinger>(*t).unwrap().round_trips)
+            .map(|t| map.handler_mut(*t).unwrap().round_trips)
             .sum();
         assert!(
             after - before >= N as usize,
             "{backend}: the channels were busy ({} round trips in {N} iterations)",
             after - before
         );
-        let ticks = map.handler_mut::<Ticker>(ticker).unwrap().ticks - ticks_before;
+        let ticks = map.handler_mut(ticker).unwrap().ticks - ticks_before;
         assert!(
             ticks >= N as usize / 2,
             "{backend}: the timer fired {ticks} times in {N} iterations"

@@ -7,10 +7,15 @@
 //! `QUIT\n`, then sends everything back in pieces of 1, 2 or 3 bytes, so
 //! terminators arrive split across reads.
 
+// The timeouts, the backend list and the loops built from them are shared
+// (tests/common).
+mod common;
+
+use common::{bounded, lp, ITERATION_PATIENCE, LOOP_BACKENDS, PATIENCE};
 use proptest::prelude::*;
 use selectloop::{
-    AsyncChat, AsyncChatHandler, Context, Dispatcher, Domain, Handler, IncomingTooLong, Loop, Map,
-    SimpleProducer, Terminator, Token, Type,
+    AsyncChat, AsyncChatHandler, Backend, Context, Dispatcher, Domain, Handle, Handler,
+    IncomingTooLong, Loop, Map, SimpleProducer, Terminator, Type,
 };
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -22,25 +27,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SERVER_QUIT: &[u8] = b"QUIT\n";
-const BACKENDS: [bool; 2] = [false, true];
-/// Generous: a correct run takes milliseconds.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn backend(use_poll: bool) -> &'static str {
-    if use_poll {
-        "poll"
-    } else {
-        "select"
-    }
-}
-
-/// A loop bounded in iterations; it also ends as soon as the map is empty.
-fn bounded(use_poll: bool) -> Loop {
-    Loop::new()
-        .use_poll(use_poll)
-        .timeout(Duration::from_millis(100))
-        .count(2000)
-}
 
 // ---------------------------------------------------------------------------
 // The echo server thread of test_asynchat.
@@ -163,7 +149,7 @@ fn echo_client(
     map: &mut Map,
     term: impl Into<Terminator>,
     addr: SocketAddr,
-) -> (Token, Rc<RefCell<Record>>) {
+) -> (Client, Rc<RefCell<Record>>) {
     let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
     d.connect(addr).unwrap();
     let rec = Rc::new(RefCell::new(Record::default()));
@@ -174,14 +160,17 @@ fn echo_client(
     (token, rec)
 }
 
-fn chat(map: &mut Map, token: Token) -> &mut AsyncChat {
-    map.channel_mut::<AsyncChat>(token).expect("channel alive")
+/// The handle of a test's chat channel.
+type Client = Handle<AsyncChat, EchoClient>;
+
+fn chat(map: &mut Map, client: Client) -> &mut AsyncChat {
+    map.channel_mut(client).expect("channel alive")
 }
 
 /// test_asynchat's shape: push `pushes`, run the loop until the server
 /// hangs up, return the record.
 fn echo_dialogue(
-    use_poll: bool,
+    backend: Backend,
     term: impl Into<Terminator>,
     chunk: usize,
     setup: impl FnOnce(&mut AsyncChat),
@@ -190,11 +179,11 @@ fn echo_dialogue(
     let mut map = Map::new();
     let (token, rec) = echo_client(&mut map, term, server.addr);
     setup(chat(&mut map, token));
-    bounded(use_poll).run(&mut map).unwrap();
+    bounded(backend).run(&mut map).unwrap();
     assert!(
         map.is_empty(),
         "{}: the client did not see the server close",
-        backend(use_poll)
+        backend.name()
     );
     server.received();
     assert!(
@@ -209,8 +198,8 @@ fn echo_dialogue(
 // test_asynchat's tests.
 
 fn line_terminator_check(term: &[u8], chunk: usize) {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, term, chunk, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, term, chunk, |ch| {
             ch.push(b"hello ");
             ch.push(&[&b"world"[..], term].concat());
             ch.push(&[&b"I'm not dead yet!"[..], term].concat());
@@ -220,7 +209,7 @@ fn line_terminator_check(term: &[u8], chunk: usize) {
             rec.borrow().contents,
             vec![b"hello world".to_vec(), b"I'm not dead yet!".to_vec()],
             "terminator {term:?}, server pieces of {chunk}, {}",
-            backend(use_poll)
+            backend.name()
         );
     }
 }
@@ -250,21 +239,16 @@ const DATA: &[u8] = b"hello world, I'm not dead yet!\n";
 
 #[test]
 fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         for n in [1usize, 6] {
-            let rec = echo_dialogue(use_poll, n, 3, |ch| {
+            let rec = echo_dialogue(backend, n, 3, |ch| {
                 ch.push(DATA);
                 ch.push(SERVER_QUIT);
             });
             let rec = rec.borrow();
-            assert_eq!(
-                rec.contents,
-                vec![DATA[..n].to_vec()],
-                "{}",
-                backend(use_poll)
-            );
+            assert_eq!(rec.contents, vec![DATA[..n].to_vec()], "{}", backend.name());
             // After firing the count is 0, which collects the rest.
-            assert_eq!(rec.buffer, DATA[n..], "{}", backend(use_poll));
+            assert_eq!(rec.buffer, DATA[n..], "{}", backend.name());
             assert_eq!(rec.last_terminator, Some(Terminator::Count(0)));
         }
     }
@@ -272,8 +256,8 @@ fn numeric_terminator_collects_exactly_n_bytes_then_fires() {
 
 #[test]
 fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, 1000usize, 2, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, 1000usize, 2, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -290,8 +274,8 @@ fn numeric_terminator_larger_than_the_data_never_fires_and_counts_down() {
 
 #[test]
 fn numeric_terminator_zero_collects_everything_without_firing() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, 0usize, 3, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, 0usize, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -303,8 +287,8 @@ fn numeric_terminator_zero_collects_everything_without_firing() {
 
 #[test]
 fn none_terminator_collects_everything_without_firing() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, Terminator::None, 3, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, Terminator::None, 3, |ch| {
             ch.push(DATA);
             ch.push(SERVER_QUIT);
         });
@@ -317,8 +301,8 @@ fn none_terminator_collects_everything_without_firing() {
 /// The two lines and the quit command pushed through `push`, on both
 /// backends: every byte arrives, in order.
 fn producer_output_arrives_whole(push: fn(&mut AsyncChat, Vec<u8>)) {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             push(
                 ch,
                 [&b"hello world\nI'm not dead yet!\n"[..], SERVER_QUIT].concat(),
@@ -346,8 +330,8 @@ fn string_producer_output_arrives_whole() {
 
 #[test]
 fn empty_lines_are_messages_too() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             ch.push(b"hello world\n\nI'm not dead yet!\n");
             ch.push(SERVER_QUIT);
         });
@@ -364,7 +348,7 @@ fn empty_lines_are_messages_too() {
 
 #[test]
 fn close_when_done_sends_everything_then_closes() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let server = echo_server(3, true);
         let mut map = Map::new();
         let (token, rec) = echo_client(&mut map, b"\n", server.addr);
@@ -373,10 +357,10 @@ fn close_when_done_sends_everything_then_closes() {
         ch.push(SERVER_QUIT);
         ch.close_when_done();
         ch.push(b"pushed after close_when_done: never sent\n");
-        bounded(use_poll).run(&mut map).unwrap();
+        bounded(backend).run(&mut map).unwrap();
         // The client closed itself: the map is empty before the server
         // echoed anything.
-        assert!(map.is_empty(), "{}", backend(use_poll));
+        assert!(map.is_empty(), "{}", backend.name());
         if let Some(resend) = &server.resend {
             resend.send(()).unwrap();
         }
@@ -396,8 +380,8 @@ fn close_when_done_sends_everything_then_closes() {
 /// byte-ish value (array, Vec, slice of a String) goes through.
 #[test]
 fn push_takes_any_byte_slice() {
-    for use_poll in BACKENDS {
-        let rec = echo_dialogue(use_poll, b"\n", 3, |ch| {
+    for backend in LOOP_BACKENDS {
+        let rec = echo_dialogue(backend, b"\n", 3, |ch| {
             let data: &[u8] = b"bytes\n";
             ch.push(data);
             let owned: Vec<u8> = data.to_vec();
@@ -427,7 +411,7 @@ fn negative_terminator_is_refused_with_a_clear_error() {
 fn pair_chat(
     map: &mut Map,
     term: impl Into<Terminator>,
-) -> (Token, Rc<RefCell<Record>>, UnixStream) {
+) -> (Client, Rc<RefCell<Record>>, UnixStream) {
     let (ours, peer) = UnixStream::pair().unwrap();
     peer.set_read_timeout(Some(PATIENCE)).unwrap();
     let rec = Rc::new(RefCell::new(Record::default()));
@@ -437,10 +421,10 @@ fn pair_chat(
 }
 
 /// One loop iteration; `timeout` bounds it if nothing is ready.
-fn once(map: &mut Map, use_poll: bool) {
+fn once(map: &mut Map, backend: Backend) {
     Loop::new()
-        .use_poll(use_poll)
-        .timeout(Duration::from_secs(5))
+        .backend(backend)
+        .timeout(ITERATION_PATIENCE)
         .count(1)
         .run(map)
         .unwrap();
@@ -484,7 +468,7 @@ impl Handler for Thief {
 
 #[test]
 fn would_block_during_read_is_ignored() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut map = Map::new();
         let got = Rc::new(RefCell::new(Vec::new()));
@@ -499,12 +483,12 @@ fn would_block_during_read_is_ignored() {
             EchoClient { rec: rec.clone() },
         );
         peer.write_all(b"x\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(
             *got.borrow(),
             b"x\n",
             "the thief read first ({})",
-            backend(use_poll)
+            backend.name()
         );
         let rec = rec.borrow();
         assert!(rec.errors.is_empty(), "{:?}", rec.errors);
@@ -515,7 +499,7 @@ fn would_block_during_read_is_ignored() {
 
 #[test]
 fn incoming_limit_closes_only_that_channel() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (bad, bad_rec, mut bad_peer) = pair_chat(&mut map, b"\r\n");
         let (good, good_rec, mut good_peer) = pair_chat(&mut map, b"\r\n");
@@ -524,9 +508,9 @@ fn incoming_limit_closes_only_that_channel() {
         }
         // Exactly at the limit is fine, split or not...
         good_peer.write_all(b"0123456789").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         good_peer.write_all(b"abcdef\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(
             good_rec.borrow().contents,
             vec![b"0123456789abcdef".to_vec()]
@@ -534,7 +518,7 @@ fn incoming_limit_closes_only_that_channel() {
         // ...one byte more, even with its terminator in the same read, is not.
         bad_peer.write_all(b"0123456789abcdefX\r\n").unwrap();
         good_peer.write_all(b"still here\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         {
             let bad_rec = bad_rec.borrow();
             assert!(
@@ -584,7 +568,7 @@ fn backlog_after_found_terminator_errors_is_bounded() {
             self.errors.borrow_mut().push(err); // and keep the channel
         }
     }
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let errors = Rc::new(RefCell::new(Vec::new()));
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -602,17 +586,12 @@ fn backlog_after_found_terminator_errors_is_bounded() {
             if !map.contains(token) {
                 break;
             }
-            Loop::new()
-                .use_poll(use_poll)
-                .timeout(Duration::from_millis(10))
-                .count(1)
-                .run(&mut map)
-                .unwrap();
+            lp(backend).count(1).run(&mut map).unwrap();
         }
         assert!(
             !map.contains(token),
             "{}: the backlog grew and the channel stayed",
-            backend(use_poll)
+            backend.name()
         );
         let errors = errors.borrow();
         let last = errors.last().expect("errors were reported");
@@ -621,24 +600,24 @@ fn backlog_after_found_terminator_errors_is_bounded() {
                 .and_then(|e| e.downcast_ref::<IncomingTooLong>())
                 .is_some(),
             "{}: the last error is {last}",
-            backend(use_poll)
+            backend.name()
         );
     }
 }
 
 #[test]
 fn incoming_limit_counts_data_split_without_terminator() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (token, rec, mut peer) = pair_chat(&mut map, b"\n");
         chat(&mut map, token).set_max_incoming(10);
         for piece in [&b"abcd"[..], b"efgh", b"ij"] {
             peer.write_all(piece).unwrap();
-            once(&mut map, use_poll);
+            once(&mut map, backend);
             assert!(map.contains(token));
         }
         peer.write_all(b"k").unwrap(); // the 11th byte
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert!(!map.contains(token));
         assert_eq!(rec.borrow().errors.len(), 1);
     }
@@ -646,7 +625,7 @@ fn incoming_limit_counts_data_split_without_terminator() {
 
 #[test]
 fn output_is_sent_in_slices_of_ac_out_buffer_size() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (token, _rec, mut peer) = pair_chat(&mut map, b"\n");
         let ch = chat(&mut map, token);
@@ -655,22 +634,22 @@ fn output_is_sent_in_slices_of_ac_out_buffer_size() {
         // push sends one slice at once...
         assert_eq!(read_available(&mut peer), b"0123");
         // ...and each write event one more.
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"4567");
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"89");
         assert!(!chat(&mut map, token).has_output());
         // A producer's piece larger than the slice size is sliced too.
         chat(&mut map, token).push_with_producer(b"abcdefghij".to_vec());
         assert_eq!(read_available(&mut peer), b"abcd");
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert_eq!(read_available(&mut peer), b"efgh");
     }
 }
 
 #[test]
 fn readable_and_writable_follow_the_state() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut map = Map::new();
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let mut ch = AsyncChat::new(Dispatcher::from_socket(ours).unwrap()).with_terminator(b"\n");
@@ -692,7 +671,7 @@ fn readable_and_writable_follow_the_state() {
             peer.read_to_end(&mut all).unwrap();
             all.len()
         });
-        bounded(use_poll).run(&mut map).unwrap();
+        bounded(backend).run(&mut map).unwrap();
         assert!(!map.contains(token), "closed once everything was sent");
         assert_eq!(reader.join().unwrap(), big.len());
         assert_eq!(rec.borrow().closes, 1);
@@ -747,7 +726,7 @@ impl AsyncChatHandler for Framed {
 
 #[test]
 fn terminator_changed_in_found_terminator_applies_to_buffered_data() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         let rec = Rc::new(RefCell::new(Record::default()));
         let mut map = Map::new();
@@ -756,7 +735,7 @@ fn terminator_changed_in_found_terminator_applies_to_buffered_data() {
             Framed { rec: rec.clone() },
         );
         peer.write_all(b"5\r\nhello3\r\nabc0\r\n2\r\n\r\n").unwrap();
-        once(&mut map, use_poll);
+        once(&mut map, backend);
         assert!(rec.borrow().errors.is_empty(), "{:?}", rec.borrow().errors);
         // Count(0) collects everything and never fires (asynchat), so the
         // "0" message is followed by no body: the rest is collected.
@@ -804,7 +783,7 @@ impl AsyncChatHandler for Scripted {
 
 /// Feeds `input` in the pieces cut at `cuts`, one loop iteration per
 /// piece, and returns the hook calls.
-fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], use_poll: bool) -> Vec<Ev> {
+fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], backend: Backend) -> Vec<Ev> {
     let (ours, mut peer) = UnixStream::pair().unwrap();
     let events = Rc::new(RefCell::new(Vec::new()));
     let mut map = Map::new();
@@ -823,7 +802,7 @@ fn feed(input: &[u8], cuts: &[usize], script: &[Terminator], use_poll: bool) -> 
     for &end in cuts.iter().chain(std::iter::once(&input.len())) {
         if end > start {
             peer.write_all(&input[start..end]).unwrap();
-            once(&mut map, use_poll);
+            once(&mut map, backend);
             start = end;
         }
     }
@@ -848,13 +827,13 @@ proptest! {
         input in prop::collection::vec(prop::sample::select(vec![b'a', b'q', b'\r', b'\n', b'x']), 1..160),
         cut_seeds in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
         script in prop::collection::vec(terminator_strategy(), 1..4),
-        use_poll in any::<bool>(),
+        backend in prop::sample::select(LOOP_BACKENDS.to_vec()),
     ) {
         let mut cuts: Vec<usize> = cut_seeds.iter().map(|i| i.index(input.len())).collect();
         cuts.sort_unstable();
         cuts.dedup();
-        let whole = feed(&input, &[], &script, use_poll);
-        let split = feed(&input, &cuts, &script, use_poll);
+        let whole = feed(&input, &[], &script, backend);
+        let split = feed(&input, &cuts, &script, backend);
         prop_assert_eq!(split, whole);
     }
 
@@ -864,9 +843,9 @@ proptest! {
         script in prop::collection::vec(terminator_strategy(), 1..4),
     ) {
         let cuts: Vec<usize> = (1..input.len()).collect();
-        for use_poll in BACKENDS {
-            let whole = feed(&input, &[], &script, use_poll);
-            let split = feed(&input, &cuts, &script, use_poll);
+        for backend in LOOP_BACKENDS {
+            let whole = feed(&input, &[], &script, backend);
+            let split = feed(&input, &cuts, &script, backend);
             prop_assert_eq!(split, whole);
         }
     }

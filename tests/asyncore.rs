@@ -1,431 +1,40 @@
 //! The behaviours CPython's `test/test_asyncore.py` checks, ported (not
 //! copied) to selectloop: every test body that involves sockets runs on
-//! {select, poll} × {IPv4, IPv6, Unix}, as `TestAPI_Use{IPv4,IPv6,Unix}{Select,Poll}`
-//! did; the others run on both backends.
+//! {select, poll, epoll} × {IPv4, IPv6, Unix} (`every_backend_and_family!`
+//! of `tests/common`), as `TestAPI_Use{IPv4,IPv6,Unix}{Select,Poll}` did;
+//! the others run on every backend (`every_backend!`).
 //!
 //! Test names read `<backend>_<family>::<behaviour>`, e.g.
 //! `poll_ipv6::handle_close_after_conn_broken`.
 
+// Every helper is shared (tests/common): the backend × family machinery
+// (`Env`, `every_backend_and_family!`), the recording handler (`Recorder`,
+// asyncore's BaseTestHandler with hooks), the timeouts and the log capture.
+#[macro_use]
+mod common;
+
+use common::logs::{self, assert_logged, my_records};
+use common::{
+    assert_no_errors, fd_is_open, has, hook, keep_accepted, new_log, on_accepted, Env, Fam,
+    Recorder, PATIENCE, TICK,
+};
 use selectloop::{
     Context, Dispatcher, DispatcherWithSend, Domain, FileWrapper, Handler, Loop, Map, SockAddr,
     Socket, Stop, Type,
 };
 use std::cell::RefCell;
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------
-// Families and backends
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fam {
-    V4,
-    V6,
-    Unix,
-}
-
-/// One backend × family combination, and the Unix socket paths it made
-/// (removed on drop).
-struct Env {
-    use_poll: bool,
-    fam: Fam,
-    paths: RefCell<Vec<PathBuf>>,
-}
-
-static PATHS: AtomicUsize = AtomicUsize::new(0);
-
-impl fmt::Display for Env {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = if self.use_poll { "poll" } else { "select" };
-        write!(f, "{backend}/{:?}", self.fam)
-    }
-}
-
-impl Env {
-    /// `None` (with a note) if the family is not available here (no IPv6).
-    fn new(use_poll: bool, fam: Fam) -> Option<Env> {
-        if fam == Fam::V6 {
-            let probe = Socket::new(Domain::IPV6, Type::STREAM, None)
-                .and_then(|s| s.bind(&"[::1]:0".parse::<std::net::SocketAddr>().unwrap().into()));
-            if let Err(e) = probe {
-                eprintln!("skipped: IPv6 (::1) is not available here: {e}");
-                return None;
-            }
-        }
-        Some(Env {
-            use_poll,
-            fam,
-            paths: RefCell::new(Vec::new()),
-        })
-    }
-
-    fn domain(&self) -> Domain {
-        match self.fam {
-            Fam::V4 => Domain::IPV4,
-            Fam::V6 => Domain::IPV6,
-            Fam::Unix => Domain::UNIX,
-        }
-    }
-
-    fn is_inet(&self) -> bool {
-        self.fam != Fam::Unix
-    }
-
-    /// An address to bind to: port 0 on loopback, or a fresh socket path.
-    fn bind_addr(&self) -> SockAddr {
-        match self.fam {
-            Fam::V4 => "127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-            Fam::V6 => "[::1]:0".parse::<std::net::SocketAddr>().unwrap().into(),
-            Fam::Unix => {
-                let n = PATHS.fetch_add(1, Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!(
-                    "selectloop-asyncore-{}-{n}.sock",
-                    std::process::id()
-                ));
-                let _ = std::fs::remove_file(&path);
-                self.paths.borrow_mut().push(path.clone());
-                SockAddr::unix(path).unwrap()
-            }
-        }
-    }
-
-    fn stream(&self) -> Dispatcher {
-        Dispatcher::create_socket(self.domain(), Type::STREAM).unwrap()
-    }
-
-    /// A listening dispatcher (asyncore's BaseServer) and its address.
-    fn listener(&self) -> (Dispatcher, SockAddr) {
-        let mut d = self.stream();
-        d.set_reuse_addr().unwrap();
-        d.bind(self.bind_addr()).unwrap();
-        d.listen(5).unwrap();
-        let addr = d.addr().unwrap().clone();
-        (d, addr)
-    }
-
-    /// A dispatcher connecting to `addr` (asyncore's BaseClient).
-    fn client(&self, addr: &SockAddr) -> Dispatcher {
-        let mut d = self.stream();
-        d.connect(addr.clone()).unwrap();
-        d
-    }
-
-    /// A blocking listening socket (for peer threads) and its address.
-    fn blocking_listener(&self) -> (Socket, SockAddr) {
-        let s = Socket::new(self.domain(), Type::STREAM, None).unwrap();
-        s.bind(&self.bind_addr()).unwrap();
-        s.listen(5).unwrap();
-        let addr = s.local_addr().unwrap();
-        (s, addr)
-    }
-
-    /// Two connected sockets of this family (blocking, with timeouts).
-    fn socket_pair(&self) -> (Socket, Socket) {
-        let (l, addr) = self.blocking_listener();
-        let a = Socket::new(self.domain(), Type::STREAM, None).unwrap();
-        a.connect(&addr).unwrap();
-        let (b, _) = l.accept().unwrap();
-        for s in [&a, &b] {
-            s.set_read_timeout(Some(PATIENCE)).unwrap();
-            s.set_write_timeout(Some(PATIENCE)).unwrap();
-        }
-        (a, b)
-    }
-
-    /// A loop on this backend, one short wait per iteration.
-    fn lp(&self) -> Loop {
-        Loop::new()
-            .timeout(Duration::from_millis(10))
-            .use_poll(self.use_poll)
-    }
-
-    /// asyncore's `loop_waiting_for_flag`: iterates until `done`, failing
-    /// after a generous deadline or if the map empties first.
-    fn run_until(&self, map: &mut Map, mut done: impl FnMut(&mut Map) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !done(map) {
-            assert!(
-                !map.is_empty(),
-                "{self}: the map emptied before the condition held"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "{self}: condition not reached within {PATIENCE:?}"
-            );
-            self.lp().count(1).run(map).unwrap();
-        }
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for p in self.paths.borrow().iter() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// Generates one test per backend × family for each body `fn name(env: Env)`.
-macro_rules! api_tests {
-    ($($name:ident),* $(,)?) => {
-        api_tests!(@mod select_ipv4, false, Fam::V4, $($name),*);
-        api_tests!(@mod select_ipv6, false, Fam::V6, $($name),*);
-        api_tests!(@mod select_unix, false, Fam::Unix, $($name),*);
-        api_tests!(@mod poll_ipv4, true, Fam::V4, $($name),*);
-        api_tests!(@mod poll_ipv6, true, Fam::V6, $($name),*);
-        api_tests!(@mod poll_unix, true, Fam::Unix, $($name),*);
-    };
-    (@mod $m:ident, $poll:expr, $fam:expr, $($name:ident),*) => {
-        mod $m {
-            #[allow(unused_imports)]
-            use super::Fam;
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(env) = super::Env::new($poll, $fam) {
-                        super::$name(env);
-                    }
-                }
-            )*
-        }
-    };
-}
-
-/// Generates one test per backend for each body `fn name(use_poll: bool)`.
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod select {
-            $( #[test] fn $name() { super::$name(false) } )*
-        }
-        mod poll {
-            $( #[test] fn $name() { super::$name(true) } )*
-        }
-    };
-}
-
-// ---------------------------------------------------------------------------
-// A recording handler (asyncore's BaseTestHandler, with hooks)
-// ---------------------------------------------------------------------------
-
-type Log = Rc<RefCell<Vec<String>>>;
-type OnEvent = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
-type OnAccepted =
-    Box<dyn FnMut(&mut Dispatcher, Socket, SockAddr, &mut Context<'_>) -> io::Result<()>>;
-
-fn new_log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn has(log: &Log, what: &str) -> bool {
-    log.borrow()
-        .iter()
-        .any(|e| e == what || e.starts_with(&format!("{what}:")))
-}
-
-fn hook<F>(f: F) -> Option<OnEvent>
-where
-    F: FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()> + 'static,
-{
-    Some(Box::new(f))
-}
-
-fn on_accepted<F>(f: F) -> Option<OnAccepted>
-where
-    F: FnMut(&mut Dispatcher, Socket, SockAddr, &mut Context<'_>) -> io::Result<()> + 'static,
-{
-    Some(Box::new(f))
-}
-
-/// Records every event in `log` ("read", "write", "connect", "accept",
-/// "accepted", "expt", "close", "error:<message>"), then runs the hook if
-/// one is set. Without a hook: close and error close the channel, accepted
-/// drops the new socket, the others do nothing.
-#[derive(Default)]
-struct Probe {
-    log: Log,
-    readable: Option<bool>,
-    writable: Option<bool>,
-    on_read: Option<OnEvent>,
-    on_write: Option<OnEvent>,
-    on_connect: Option<OnEvent>,
-    on_expt: Option<OnEvent>,
-    on_close: Option<OnEvent>,
-    on_accepted: Option<OnAccepted>,
-}
-
-impl Probe {
-    fn new(log: &Log) -> Probe {
-        Probe {
-            log: log.clone(),
-            ..Probe::default()
-        }
-    }
-    fn quiet() -> Probe {
-        Probe::default()
-    }
-    fn readable(mut self, r: bool) -> Self {
-        self.readable = Some(r);
-        self
-    }
-    fn writable(mut self, w: bool) -> Self {
-        self.writable = Some(w);
-        self
-    }
-    fn push(&self, e: impl Into<String>) {
-        self.log.borrow_mut().push(e.into());
-    }
-}
-
-impl Handler for Probe {
-    fn readable(&mut self, _ch: &Dispatcher) -> bool {
-        self.readable.unwrap_or(true)
-    }
-    fn writable(&mut self, _ch: &Dispatcher) -> bool {
-        self.writable.unwrap_or(true)
-    }
-    fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("read");
-        self.on_read.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_write(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("write");
-        self.on_write.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_connect(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("connect");
-        self.on_connect.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_accept(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("accept");
-        if let Some((sock, addr)) = ch.accept()? {
-            self.handle_accepted(ch, sock, addr, cx)?;
-        }
-        Ok(())
-    }
-    fn handle_accepted(
-        &mut self,
-        ch: &mut Dispatcher,
-        sock: Socket,
-        addr: SockAddr,
-        cx: &mut Context<'_>,
-    ) -> io::Result<()> {
-        self.push("accepted");
-        match self.on_accepted.as_mut() {
-            Some(f) => f(ch, sock, addr, cx),
-            None => Ok(()),
-        }
-    }
-    fn handle_expt(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("expt");
-        self.on_expt.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_close(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.push("close");
-        match self.on_close.as_mut() {
-            Some(f) => f(ch, cx),
-            None => {
-                ch.close();
-                Ok(())
-            }
-        }
-    }
-    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, _cx: &mut Context<'_>) {
-        self.push(format!("error:{err}"));
-        ch.close();
-    }
-}
-
-/// Accepted connections become quiet channels (readable, not writable) that
-/// read and discard what arrives.
-fn keep_accepted() -> Option<OnAccepted> {
-    on_accepted(|_ch, sock, _addr, cx| {
-        let mut p = Probe::quiet().writable(false);
-        p.on_read = hook(|ch, _cx| {
-            ch.recv(&mut [0u8; 4096])?;
-            Ok(())
-        });
-        cx.add(Dispatcher::from_socket(sock)?, p);
-        Ok(())
-    })
-}
-
-fn no_errors(log: &Log, env: &Env) {
-    let log = log.borrow();
-    assert!(
-        !log.iter().any(|e| e.starts_with("error")),
-        "{env}: unexpected handle_error: {log:?}"
-    );
-}
-
-// ---------------------------------------------------------------------------
-// A per-thread log capture (for the unhandled-event warnings)
-// ---------------------------------------------------------------------------
-
-static RECORDS: Mutex<Vec<(ThreadId, log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            RECORDS
-                .lock()
-                .unwrap()
-                .push((thread::current().id(), r.level(), r.args().to_string()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
-/// The records this thread logged at `level`.
-fn my_records(level: log::Level) -> Vec<String> {
-    let me = thread::current().id();
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, l, _)| *t == me && *l == level)
-        .map(|(_, _, m)| m.clone())
-        .collect()
-}
-
-fn assert_logged(level: log::Level, needle: &str, env: &dyn fmt::Display) {
-    let recs = my_records(level);
-    assert!(
-        recs.iter().any(|m| m.contains(needle)),
-        "{env}: no {level} record containing {needle:?}; got {recs:?}"
-    );
-}
 
 // ---------------------------------------------------------------------------
 // BaseTestAPI, on every backend × family
 // ---------------------------------------------------------------------------
 
-api_tests!(
+every_backend_and_family!(
     handle_connect,
     handle_accept,
     handle_accepted,
@@ -457,22 +66,22 @@ api_tests!(
 fn handle_connect(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    map.add(server, Probe::quiet());
+    map.add(server, Recorder::quiet());
     let log = new_log();
-    map.add(env.client(&addr), Probe::new(&log).writable(false));
+    map.add(env.client(&addr), Recorder::new(&log).writable(false));
     env.run_until(&mut map, |_| has(&log, "connect"));
     assert_eq!(log.borrow()[0], "connect", "{env}: connect comes first");
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_accept(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
     let log = new_log();
-    map.add(server, Probe::new(&log));
-    map.add(env.client(&addr), Probe::quiet().writable(false));
+    map.add(server, Recorder::new(&log));
+    map.add(env.client(&addr), Recorder::quiet().writable(false));
     env.run_until(&mut map, |_| has(&log, "accept"));
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_accepted(env: Env) {
@@ -481,7 +90,7 @@ fn handle_accepted(env: Env) {
     let log = new_log();
     let client = env.client(&addr);
     let client_local = client.socket().unwrap().local_addr().unwrap();
-    let mut p = Probe::new(&log);
+    let mut p = Recorder::new(&log);
     let seen = log.clone();
     let is_inet = env.is_inet();
     p.on_accepted = on_accepted(move |_ch, sock, peer, _cx| {
@@ -494,26 +103,26 @@ fn handle_accepted(env: Env) {
         Ok(())
     });
     map.add(server, p);
-    map.add(client, Probe::quiet().writable(false));
+    map.add(client, Recorder::quiet().writable(false));
     env.run_until(&mut map, |_| has(&log, "accepted-checked"));
     assert_eq!(&log.borrow()[..2], ["accept", "accepted"], "{env}");
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_read(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    let mut sp = Probe::quiet();
+    let mut sp = Recorder::quiet();
     sp.on_accepted = on_accepted(|_ch, sock, _addr, cx| {
         let mut d = Dispatcher::from_socket(sock)?;
         assert_eq!(d.send(&[b'x'; 1024])?, 1024);
-        cx.add(d, Probe::quiet().writable(false));
+        cx.add(d, Recorder::quiet().writable(false));
         Ok(())
     });
     map.add(server, sp);
     let log = new_log();
     let got = Rc::new(RefCell::new(0usize));
-    let mut cp = Probe::new(&log).writable(false);
+    let mut cp = Recorder::new(&log).writable(false);
     let g = got.clone();
     cp.on_read = hook(move |ch, _cx| {
         *g.borrow_mut() += ch.recv(&mut [0u8; 4096])?;
@@ -522,26 +131,26 @@ fn handle_read(env: Env) {
     map.add(env.client(&addr), cp);
     env.run_until(&mut map, |_| *got.borrow() == 1024);
     assert!(has(&log, "read"));
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_write(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    map.add(server, Probe::quiet());
+    map.add(server, Recorder::quiet());
     let log = new_log();
-    map.add(env.client(&addr), Probe::new(&log));
+    map.add(env.client(&addr), Recorder::new(&log));
     env.run_until(&mut map, |_| has(&log, "write"));
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_close(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
     // The server closes every connection at once (drops the socket).
-    map.add(server, Probe::quiet());
+    map.add(server, Recorder::quiet());
     let log = new_log();
-    let mut cp = Probe::new(&log).writable(false);
+    let mut cp = Recorder::new(&log).writable(false);
     cp.on_read = hook(|ch, _cx| {
         // handle_close follows a recv of 0 bytes.
         ch.recv(&mut [0u8; 1024])?;
@@ -553,15 +162,15 @@ fn handle_close(env: Env) {
         !map.contains(client),
         "{env}: a closed channel leaves the map"
     );
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_close_after_conn_broken(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    let mut sp = Probe::quiet();
+    let mut sp = Recorder::quiet();
     sp.on_accepted = on_accepted(|_ch, sock, _addr, cx| {
-        let mut h = Probe::quiet().writable(false);
+        let mut h = Recorder::quiet().writable(false);
         h.on_read = hook(|ch, _cx| {
             ch.recv(&mut [0u8; 128])?;
             ch.close();
@@ -572,14 +181,14 @@ fn handle_close_after_conn_broken(env: Env) {
     });
     map.add(server, sp);
     let log = new_log();
-    let mut cp = Probe::new(&log).readable(false);
+    let mut cp = Recorder::new(&log).readable(false);
     cp.on_write = hook(|ch, _cx| {
         ch.send(&[0u8; 128])?;
         Ok(())
     });
     let client = map.add(env.client(&addr), cp);
     env.run_until(&mut map, |_| has(&log, "close") || has(&log, "expt"));
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
     env.run_until(&mut map, |m| !m.contains(client));
 }
 
@@ -589,7 +198,7 @@ fn handle_close_on_half_close(env: Env) {
     let (a, b) = env.socket_pair();
     let mut map = Map::new();
     let log = new_log();
-    let mut p = Probe::new(&log).writable(false);
+    let mut p = Recorder::new(&log).writable(false);
     p.on_read = hook(|ch, _cx| {
         ch.recv(&mut [0u8; 64])?;
         Ok(())
@@ -616,19 +225,19 @@ fn handle_expt(env: Env) {
     }
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    let mut sp = Probe::quiet();
+    let mut sp = Recorder::quiet();
     sp.on_accepted = on_accepted(|_ch, sock, _addr, cx| {
         assert_eq!(sock.send_out_of_band(&[244])?, 1);
         cx.add(
             Dispatcher::from_socket(sock)?,
-            Probe::quiet().writable(false).readable(false),
+            Recorder::quiet().writable(false).readable(false),
         );
         Ok(())
     });
     map.add(server, sp);
     let log = new_log();
     let oob = Rc::new(RefCell::new(Vec::new()));
-    let mut cp = Probe::new(&log).writable(false);
+    let mut cp = Recorder::new(&log).writable(false);
     let o = oob.clone();
     cp.on_expt = hook(move |ch, _cx| {
         let mut buf = [0u8; 8];
@@ -640,15 +249,15 @@ fn handle_expt(env: Env) {
     env.run_until(&mut map, |_| !oob.borrow().is_empty());
     assert_eq!(*oob.borrow(), [244u8], "{env}");
     assert!(has(&log, "expt"));
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 fn handle_error(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
-    map.add(server, Probe::quiet());
+    map.add(server, Recorder::quiet());
     let log = new_log();
-    let mut cp = Probe::new(&log).readable(false);
+    let mut cp = Recorder::new(&log).readable(false);
     cp.on_write = hook(|_ch, _cx| Err(io::Error::other("division by zero")));
     let client = map.add(env.client(&addr), cp);
     env.run_until(&mut map, |_| has(&log, "error"));
@@ -680,7 +289,7 @@ fn connect_refused(env: Env) {
         Ok(()) => {
             let mut map = Map::new();
             let log = new_log();
-            let t = map.add(d, Probe::new(&log).writable(false));
+            let t = map.add(d, Recorder::new(&log).writable(false));
             env.run_until(&mut map, |m| !m.contains(t));
             let got = log.borrow().clone();
             assert!(!got.iter().any(|e| e == "connect"), "{env}: {got:?}");
@@ -718,7 +327,7 @@ fn error_routing(env: Env) {
             (&b).write_all(b"data").unwrap();
             let mut map = Map::new();
             let log = new_log();
-            let mut p = Probe::new(&log).readable(readable).writable(writable);
+            let mut p = Recorder::new(&log).readable(readable).writable(writable);
             let failing = hook(move |_ch, _cx| Err(make()));
             if path == "read" {
                 p.on_read = failing;
@@ -743,7 +352,7 @@ fn error_routing(env: Env) {
             b.send_out_of_band(&[1]).unwrap();
             let mut map = Map::new();
             let log = new_log();
-            let mut p = Probe::new(&log).writable(false);
+            let mut p = Recorder::new(&log).writable(false);
             p.on_expt = hook(move |_ch, _cx| Err(make()));
             map.add(Dispatcher::from_socket(a).unwrap(), p);
             env.run_until(&mut map, |_| has(&log, "expt"));
@@ -778,7 +387,7 @@ fn read_and_write_in_one_pass(env: Env) {
     (&b).write_all(b"x").unwrap();
     let mut map = Map::new();
     let log = new_log();
-    map.add(Dispatcher::from_socket(a).unwrap(), Probe::new(&log));
+    map.add(Dispatcher::from_socket(a).unwrap(), Recorder::new(&log));
     env.lp().count(1).run(&mut map).unwrap();
     assert_eq!(*log.borrow(), ["read", "write"], "{env}");
 }
@@ -791,7 +400,7 @@ fn exit_now_stops_the_loop(env: Env) {
     let mut map = Map::new();
     let first = new_log();
     let second = new_log();
-    let mut p = Probe::new(&first).readable(false);
+    let mut p = Recorder::new(&first).readable(false);
     p.on_write = hook(|_ch, cx| {
         cx.exit();
         Ok(())
@@ -799,7 +408,7 @@ fn exit_now_stops_the_loop(env: Env) {
     map.add(Dispatcher::from_socket(a).unwrap(), p);
     map.add(
         Dispatcher::from_socket(b).unwrap(),
-        Probe::new(&second).readable(false),
+        Recorder::new(&second).readable(false),
     );
     let stop = env.lp().count(100).run(&mut map).unwrap();
     assert_eq!(stop, Stop::Exit, "{env}");
@@ -812,7 +421,7 @@ fn exit_now_stops_the_loop(env: Env) {
     let log = new_log();
     map.add(
         Dispatcher::from_socket(c).unwrap(),
-        Probe::new(&log).readable(false),
+        Recorder::new(&log).readable(false),
     );
     assert_eq!(env.lp().count(3).run(&mut map).unwrap(), Stop::Count);
     assert_eq!(log.borrow().len(), 3, "{env}: {:?}", log.borrow());
@@ -831,22 +440,22 @@ fn connection_attributes(env: Env) {
         Some(&addr),
         "{env}: a client's addr is the server's"
     );
-    let mut sp = Probe::quiet();
+    let mut sp = Recorder::quiet();
     sp.on_accepted = keep_accepted();
     let st = map.add(server, sp);
     let log = new_log();
-    let ct = map.add(client, Probe::new(&log).writable(false));
+    let ct = map.add(client, Recorder::new(&log).writable(false));
     env.run_until(&mut map, |_| has(&log, "connect"));
     env.lp().count(3).run(&mut map).unwrap();
     {
-        let s = map.channel_mut::<Dispatcher>(st).unwrap();
+        let s = map.channel_mut(st).unwrap();
         assert!(!s.connected() && s.accepting(), "{env}");
-        let c = map.channel_mut::<Dispatcher>(ct).unwrap();
+        let c = map.channel_mut(ct).unwrap();
         assert!(c.connected() && !c.accepting() && !c.connecting(), "{env}");
         // Disconnect the client.
         c.close();
         assert!(!c.connected() && !c.accepting() && !c.connecting(), "{env}");
-        let s = map.channel_mut::<Dispatcher>(st).unwrap();
+        let s = map.channel_mut(st).unwrap();
         assert!(!s.connected() && s.accepting(), "{env}");
         // Stop serving.
         s.close();
@@ -910,7 +519,7 @@ fn quick_connect(env: Env) {
     let mut map = Map::new();
     let (server, addr) = env.listener();
     let log = new_log();
-    let mut sp = Probe::new(&log);
+    let mut sp = Recorder::new(&log);
     sp.on_accepted = keep_accepted();
     let st = map.add(server, sp);
     let domain = env.domain();
@@ -935,8 +544,8 @@ fn quick_connect(env: Env) {
         .run(&mut map)
         .expect("the loop never fails");
     assert!(map.contains(st), "{env}: the listener survives");
-    assert!(map.channel_mut::<Dispatcher>(st).unwrap().accepting());
-    no_errors(&log, &env);
+    assert!(map.channel_mut(st).unwrap().accepting());
+    assert_no_errors(&log, &env);
 }
 
 /// Datagram sockets: sendto in handle_write, recvfrom (with the sender's
@@ -951,7 +560,7 @@ fn datagram_sendto_recvfrom(env: Env) {
     let mut map = Map::new();
     let log = new_log();
     let sent = Rc::new(RefCell::new(false));
-    let mut pa = Probe::new(&log);
+    let mut pa = Recorder::new(&log);
     let s = sent.clone();
     pa.on_write = hook(move |ch, _cx| {
         if !*s.borrow() {
@@ -970,7 +579,7 @@ fn datagram_sendto_recvfrom(env: Env) {
     });
     pa.writable = None;
     map.add(a, pa);
-    let mut pb = Probe::quiet().writable(false);
+    let mut pb = Recorder::quiet().writable(false);
     let expect_from = a_addr.clone();
     let is_inet = env.is_inet();
     pb.on_read = hook(move |ch, _cx| {
@@ -992,7 +601,7 @@ fn datagram_sendto_recvfrom(env: Env) {
         "{env}: {:?}",
         log.borrow()
     );
-    no_errors(&log, &env);
+    assert_no_errors(&log, &env);
 }
 
 /// A peer thread that reads everything until EOF.
@@ -1029,14 +638,12 @@ fn dispatcher_with_send_sends_everything(env: Env) {
     let mut map = Map::new();
     let t = map.add(d, NoRead);
     // Wait for the connection, then send more than a slice at once.
-    env.run_until(&mut map, |m| {
-        m.channel_mut::<DispatcherWithSend>(t).unwrap().connected()
-    });
+    env.run_until(&mut map, |m| m.channel_mut(t).unwrap().connected());
     let data: Vec<u8> = (0..3 * selectloop::SEND_SLICE + 17)
         .map(|i| (i % 251) as u8)
         .collect();
     {
-        let d = map.channel_mut::<DispatcherWithSend>(t).unwrap();
+        let d = map.channel_mut(t).unwrap();
         assert_eq!(d.send(&data).unwrap(), data.len());
         assert_eq!(d.send(&data).unwrap(), data.len());
         assert_eq!(d.send(b"\n").unwrap(), 1);
@@ -1085,11 +692,11 @@ fn repr(env: Env) {
         assert!(want.contains("[::1]:"), "{want}");
     }
     let mut map = Map::new();
-    map.add(server, Probe::quiet());
+    map.add(server, Recorder::quiet());
     let log = new_log();
-    let ct = map.add(env.client(&addr), Probe::new(&log).writable(false));
+    let ct = map.add(env.client(&addr), Recorder::new(&log).writable(false));
     env.run_until(&mut map, |_| has(&log, "connect"));
-    let c = map.channel_mut::<Dispatcher>(ct).unwrap();
+    let c = map.channel_mut(ct).unwrap();
     let cfd = c.fileno().unwrap();
     assert_eq!(
         format!("{c:?}"),
@@ -1108,7 +715,7 @@ fn repr(env: Env) {
 /// asyncore's test_unhandled: the default handlers log a warning naming
 /// the event (captured through the `log` facade).
 fn unhandled_events_log_warnings(env: Env) {
-    capture_logs();
+    logs::install(log::LevelFilter::Warn);
     struct Defaults;
     impl Handler for Defaults {}
     // read and write on a connected pair with data waiting.
@@ -1169,7 +776,7 @@ fn unhandled_events_log_warnings(env: Env) {
 }
 
 fn unhandled_close_logs_a_warning_and_closes(env: Env) {
-    capture_logs();
+    logs::install(log::LevelFilter::Warn);
     struct RecvOnly;
     impl Handler for RecvOnly {
         fn writable(&mut self, _ch: &Dispatcher) -> bool {
@@ -1194,11 +801,11 @@ fn close_all(env: Env) {
     let mut tokens = Vec::new();
     for _ in 0..10 {
         let (a, b) = env.socket_pair();
-        tokens.push(map.add(Dispatcher::from_socket(a).unwrap(), Probe::quiet()));
+        tokens.push(map.add(Dispatcher::from_socket(a).unwrap(), Recorder::quiet()));
         peers.push(b);
     }
     let (server, _) = env.listener();
-    tokens.push(map.add(server, Probe::quiet()));
+    tokens.push(map.add(server, Recorder::quiet()));
     assert_eq!(map.len(), 11);
     map.close_all();
     assert_eq!(map.len(), 0);
@@ -1218,23 +825,9 @@ fn close_all(env: Env) {
 const CONTENT: &[u8] = b"It's not dead, it's sleeping!";
 
 fn temp_file(tag: &str) -> PathBuf {
-    let n = PATHS.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!(
-        "selectloop-asyncore-{}-{tag}-{n}",
-        std::process::id()
-    ));
+    let path = common::temp_path(&format!("asyncore-{tag}"));
     std::fs::write(&path, CONTENT).unwrap();
     path
-}
-
-fn fd_is_open(fd: RawFd) -> bool {
-    nix::fcntl::fcntl(
-        // SAFETY: only used for F_GETFD, which reads the flags of whatever
-        // is (or is not) open at this number.
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-        nix::fcntl::FcntlArg::F_GETFD,
-    )
-    .is_ok()
 }
 
 #[test]
@@ -1293,14 +886,14 @@ fn file_wrapper_close_twice() {
     std::fs::remove_file(path).unwrap();
 }
 
-fn file_dispatcher(use_poll: bool) {
+fn file_dispatcher(lp: Loop) {
     let path = temp_file("dispatcher");
     let f = std::fs::File::open(&path).unwrap();
     let d = Dispatcher::file_dispatcher(&f).unwrap();
     drop(f);
     assert!(d.connected(), "a file dispatcher starts connected");
     let data = Rc::new(RefCell::new(Vec::new()));
-    let mut p = Probe::quiet().writable(false);
+    let mut p = Recorder::quiet().writable(false);
     let g = data.clone();
     p.on_read = hook(move |ch, _cx| {
         let mut buf = [0u8; 29];
@@ -1310,24 +903,19 @@ fn file_dispatcher(use_poll: bool) {
     });
     let mut map = Map::new();
     map.add(d, p);
-    Loop::new()
-        .timeout(Duration::from_millis(10))
-        .use_poll(use_poll)
-        .count(2)
-        .run(&mut map)
-        .unwrap();
+    lp.timeout(TICK).count(2).run(&mut map).unwrap();
     assert_eq!(*data.borrow(), CONTENT);
     std::fs::remove_file(path).unwrap();
 }
 
 /// A file dispatcher on a pipe: read events for what is written, then a
 /// close when the writer goes.
-fn file_dispatcher_on_a_pipe(use_poll: bool) {
+fn file_dispatcher_on_a_pipe(lp: Loop) {
     let (r, w) = nix::unistd::pipe().unwrap();
     let mut map = Map::new();
     let log = new_log();
     let data = Rc::new(RefCell::new(Vec::new()));
-    let mut p = Probe::new(&log).writable(false);
+    let mut p = Recorder::new(&log).writable(false);
     let g = data.clone();
     p.on_read = hook(move |ch, _cx| {
         let mut buf = [0u8; 64];
@@ -1339,9 +927,7 @@ fn file_dispatcher_on_a_pipe(use_poll: bool) {
     drop(r);
     let mut w = std::fs::File::from(w);
     w.write_all(b"hello").unwrap();
-    let lp = Loop::new()
-        .timeout(Duration::from_millis(10))
-        .use_poll(use_poll);
+    let lp = lp.timeout(TICK);
     let deadline = Instant::now() + PATIENCE;
     while data.borrow().len() < 5 {
         assert!(Instant::now() < deadline);
@@ -1357,7 +943,7 @@ fn file_dispatcher_on_a_pipe(use_poll: bool) {
 }
 
 /// dispatcher basics (test_basic): defaults of the predicates.
-fn dispatcher_basics(_use_poll: bool) {
+fn dispatcher_basics(_lp: Loop) {
     struct Defaults;
     impl Handler for Defaults {}
     impl Handler<DispatcherWithSend> for Defaults {}
@@ -1376,21 +962,17 @@ fn dispatcher_basics(_use_poll: bool) {
 
 /// An empty map: the loop returns at once; an idle map with nothing to wait
 /// for sleeps the timeout rather than spinning.
-fn idle_loop_sleeps(use_poll: bool) {
+fn idle_loop_sleeps(lp: Loop) {
     let mut map = Map::new();
-    assert_eq!(
-        Loop::new().use_poll(use_poll).run(&mut map).unwrap(),
-        Stop::Empty
-    );
+    assert_eq!(lp.clone().run(&mut map).unwrap(), Stop::Empty);
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     map.add(
         Dispatcher::from_socket(a).unwrap(),
-        Probe::quiet().readable(false).writable(false),
+        Recorder::quiet().readable(false).writable(false),
     );
     let start = Instant::now();
-    let stop = Loop::new()
+    let stop = lp
         .timeout(Duration::from_millis(20))
-        .use_poll(use_poll)
         .count(3)
         .run(&mut map)
         .unwrap();
@@ -1403,7 +985,7 @@ fn idle_loop_sleeps(use_poll: bool) {
     );
 }
 
-backend_tests!(
+every_backend!(
     file_dispatcher,
     file_dispatcher_on_a_pipe,
     dispatcher_basics,

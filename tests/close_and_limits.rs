@@ -118,11 +118,7 @@ fn a_default_datagram_dispatcher_stays_idle() {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"ping", to).unwrap();
         iterations_during(&event_loop, &mut map, TICK, Duration::from_millis(60));
-        assert_eq!(
-            map.handler_mut::<DatagramSink>(token).unwrap().got,
-            4,
-            "{name}"
-        );
+        assert_eq!(map.handler_mut(token).unwrap().got, 4, "{name}");
     }
 }
 
@@ -260,7 +256,7 @@ fn an_fd_shortage_in_handle_accepted_pauses_the_listener() {
             // Paused: one failure per 100 ms at most, not one per pass.
             assert!(n <= IDLE_MAX, "{name}, errno {code}: {n} iterations: spins");
             // It accepts again once the shortage is over.
-            map.handler_mut::<CountingAcceptor>(token).unwrap().fail = None;
+            map.handler_mut(token).unwrap().fail = None;
             let _late = common::connect(addr);
             iterations_during(&event_loop, &mut map, TICK, SPAN);
             assert!(accepted.get() >= 1, "{name}, errno {code}: accepts again");
@@ -305,7 +301,7 @@ fn an_async_chat_whose_answers_pile_up_stops_reading() {
                 .timeout(Duration::ZERO)
                 .iterate(&mut map)
                 .unwrap();
-            let ch = map.channel_mut::<AsyncChat>(token).unwrap();
+            let ch = map.channel_mut(token).unwrap();
             max_heap = max_heap.max(ch.queued_heap());
         }
         // One answer past the limit at most (plus a half-used buffer).

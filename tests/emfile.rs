@@ -1,11 +1,15 @@
 //! EMFILE on accept, in a test binary of its own: it lowers the process's
 //! fd limit (RLIMIT_NOFILE), which would break any test running beside it.
-//! One test, run on both backends one after the other.
+//! One test, run on every backend (`common::LOOP_BACKENDS`) one after the
+//! other.
 //!
 //! asyncore's accept raises on EMFILE and the default handle_error closes
 //! the *listening* socket; a naive fix (ignore the error) spins at 100% CPU
 //! because the listener stays readable. Here the listener stays open, leaves
 //! the read set for a while (no spin), and accepts again once fds free up.
+
+// The backend list and the timeouts are shared (tests/common).
+mod common;
 
 use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, SockAddr, Socket, Type};
 use std::cell::Cell;
@@ -71,8 +75,7 @@ fn exhaust_fds() -> Vec<OwnedFd> {
 fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    for use_poll in [false, true] {
-        let backend = if use_poll { "poll" } else { "select" };
+    for backend in common::LOOP_BACKENDS {
         const CLIENTS: usize = 3;
         let mut server = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
         server
@@ -80,11 +83,6 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
             .unwrap();
         server.listen(16).unwrap();
         let addr = server.addr().unwrap().as_socket().unwrap();
-        // The clients connect before fds run out; their connections wait in
-        // the listener's backlog.
-        let clients: Vec<TcpStream> = (0..CLIENTS)
-            .map(|_| TcpStream::connect(addr).unwrap())
-            .collect();
         let accepted = Rc::new(Cell::new(0));
         let errors = Rc::new(Cell::new(0));
         let mut map = Map::new();
@@ -96,6 +94,21 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
                 keep: Vec::new(),
             },
         );
+        // One loop throughout, started while fds are still there, as a
+        // daemon starts its loop: it keeps its backend (an epoll instance
+        // is an fd, which could not be made once they run out).
+        let mut lp = Loop::new()
+            .timeout(Duration::ZERO)
+            .backend(backend)
+            .count(1);
+        lp.run(&mut map)
+            .expect("a first iteration with fds to spare");
+        let mut lp = lp.timeout(Duration::from_secs(1));
+        // The clients connect before fds run out; their connections wait in
+        // the listener's backlog.
+        let clients: Vec<TcpStream> = (0..CLIENTS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
         // No fd left: a low limit, then fill every free number below it.
         setrlimit(Resource::RLIMIT_NOFILE, 256.min(soft), hard).unwrap();
         let mut fillers = exhaust_fds();
@@ -103,17 +116,11 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
         // Over a fixed window, count iterations: a loop that keeps the
         // readable listener in its set would return at once every time
         // (tens of thousands of passes); a paused one waits.
-        let lp = Loop::new()
-            .timeout(Duration::from_secs(1))
-            .use_poll(use_poll);
         let window = Duration::from_millis(500);
         let start = Instant::now();
         let mut iterations = 0u32;
         while start.elapsed() < window {
-            lp.clone()
-                .count(1)
-                .run(&mut map)
-                .expect("the loop never fails on EMFILE");
+            lp.run(&mut map).expect("the loop never fails on EMFILE");
             iterations += 1;
         }
         eprintln!("{backend}: {iterations} iterations in {window:?} while out of fds");
@@ -128,10 +135,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
             "{backend}: EMFILE is not an error for the listener"
         );
         assert!(map.contains(lt), "{backend}: the listener stays in the map");
-        assert!(
-            map.channel_mut::<Dispatcher>(lt).unwrap().accepting(),
-            "{backend}"
-        );
+        assert!(map.dispatcher_mut(lt).unwrap().accepting(), "{backend}");
         assert!(
             iterations < 200,
             "{backend}: the loop spun: {iterations} iterations in {window:?}"
@@ -139,10 +143,10 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
 
         // Free some fds: the pending connections are accepted.
         fillers.truncate(fillers.len().saturating_sub(CLIENTS + 2));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + common::PATIENCE;
         while accepted.get() < CLIENTS {
             assert!(Instant::now() < deadline, "{backend}: never accepted again");
-            lp.clone().count(1).run(&mut map).unwrap();
+            lp.run(&mut map).unwrap();
         }
         assert_eq!(errors.get(), 0, "{backend}");
         drop(fillers);
@@ -154,10 +158,7 @@ fn emfile_on_accept_keeps_listening_without_spinning_and_accepts_later() {
         let (c, _c_peer) = UnixStream::pair().unwrap();
         let mut fillers = exhaust_fds();
         let ct = map.add(Dispatcher::from_socket(c).unwrap(), CloseOnWrite); // after the listener
-        let one = Loop::new()
-            .timeout(Duration::from_secs(5))
-            .use_poll(use_poll)
-            .count(1);
+        let mut one = lp.timeout(common::ITERATION_PATIENCE);
         one.run(&mut map).unwrap();
         assert_eq!(
             accepted.get(),

@@ -168,6 +168,67 @@ fn restores_the_blocking_mode_of_its_stdin() {
     }
 }
 
+/// SIGINT and SIGTERM while the copy runs: file_cat puts the blocking
+/// mode of its stdin and stdout back (the fds are shared with the test,
+/// which reads their flags afterwards) and exits 130 / 143.
+#[test]
+fn restores_the_blocking_mode_of_stdin_and_stdout_after_a_signal() {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::time::{Duration, Instant};
+    let nonblocking = |fd: &OwnedFd| {
+        OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap()).contains(OFlag::O_NONBLOCK)
+    };
+    for backend in BACKENDS {
+        for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+            let (in_read, in_write): (OwnedFd, OwnedFd) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+            let (out_read, out_write): (OwnedFd, OwnedFd) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+            let mut proc = Proc::spawn_with(
+                NAME,
+                &[backend],
+                in_read.try_clone().unwrap(),
+                out_write.try_clone().unwrap(),
+            );
+            let err = proc.collect_stderr();
+            let mut w = File::from(in_write);
+            w.write_all(b"copied before the signal").unwrap();
+            // Copying: the bytes come out, and both fds are non-blocking.
+            let mut r = File::from(out_read);
+            let mut got = [0u8; 24];
+            r.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"copied before the signal");
+            let start = Instant::now();
+            while !(nonblocking(&in_read) && nonblocking(&out_write)) {
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "{backend}: fds never non-blocking"
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+            proc.signal(signal);
+            let status = proc
+                .wait_timeout(PATIENCE)
+                .expect("file_cat ignored the signal");
+            let err = err.recv_timeout(PATIENCE).unwrap_or_default();
+            assert_eq!(
+                status.code(),
+                Some(code),
+                "{backend} signal {signal}: {status}; {err}"
+            );
+            assert!(!err.contains("panicked"), "{backend}: {err}");
+            assert!(
+                !nonblocking(&in_read),
+                "{backend} signal {signal}: stdin left non-blocking"
+            );
+            assert!(
+                !nonblocking(&out_write),
+                "{backend} signal {signal}: stdout left non-blocking"
+            );
+        }
+    }
+}
+
 /// Its reader goes away: file_cat says so on one line and exits non-zero,
 /// without a panic.
 #[test]

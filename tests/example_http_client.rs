@@ -184,3 +184,199 @@ fn bad_arguments_exit_2_with_one_line() {
         "--select",
     );
 }
+
+/// A one-connection server on a thread: reads the request, then runs
+/// `reply` on the connection. Returns its URL.
+fn one_shot_server(path: &str, reply: impl FnOnce(TcpStream) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        conn.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        reply(conn);
+    });
+    format!("http://{addr}{path}")
+}
+
+/// A server that accepts and never answers: with `--timeout 1` that URL
+/// fails with a one-line error naming it, after about a second, and the
+/// URLs after it are still written, in order.
+#[test]
+fn a_silent_server_times_out_and_the_others_complete() {
+    for backend in BACKENDS {
+        let silent = one_shot_server("/silent", |conn| {
+            thread::sleep(PATIENCE); // holds the connection, says nothing
+            drop(conn);
+        });
+        let server = HttpServer::start(2);
+        let (one, two) = (server.url("/one"), server.url("/two"));
+        let start = Instant::now();
+        let (status, out, err) = run(NAME, &[backend, "--timeout", "1", &silent, &one, &two], b"");
+        let elapsed = start.elapsed();
+        assert!(
+            !status.success() && status.code().is_some(),
+            "{backend}: {status}"
+        );
+        assert!(!err.contains("panicked"), "{backend}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{backend}: stderr:\n{err}");
+        assert!(
+            lines[0].starts_with("error: ")
+                && lines[0].contains(&silent)
+                && lines[0].contains("timed out"),
+            "{backend}: {:?}",
+            lines[0]
+        );
+        let mut expected = response_for("/one");
+        expected.extend(response_for("/two"));
+        assert!(
+            out == expected,
+            "{backend}: stdout is not the two other responses"
+        );
+        assert!(
+            elapsed >= std::time::Duration::from_millis(900) && elapsed < PATIENCE,
+            "{backend}: took {elapsed:?}"
+        );
+    }
+}
+
+/// The peak resident set size of process `pid` in KiB (`VmHWM`).
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
+}
+
+/// A 600 MiB response, second in line behind a response that comes late:
+/// it is held back (bounded) while the first is awaited, then streamed to
+/// stdout as it arrives. The client's peak RSS stays far below the size of
+/// the response.
+#[test]
+fn a_600_mib_response_streams_in_bounded_memory() {
+    const SIZE: usize = 600 << 20;
+    const HEADER: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+    let pattern = Arc::new(random_bytes(1 << 20, 99));
+    for backend in BACKENDS {
+        let late = one_shot_server("/late", |mut conn| {
+            thread::sleep(std::time::Duration::from_millis(300));
+            let _ = conn.write_all(&response_for("/late"));
+        });
+        let body = Arc::clone(&pattern);
+        let huge = one_shot_server("/huge", move |mut conn| {
+            let _ = conn.write_all(HEADER);
+            for _ in 0..SIZE / body.len() {
+                if conn.write_all(&body).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend, &late, &huge],
+            std::process::Stdio::null(),
+            std::process::Stdio::piped(),
+        );
+        let err = proc.collect_stderr();
+        let mut stdout = proc.child.stdout.take().unwrap();
+        let first = response_for("/late");
+        let total = first.len() + HEADER.len() + SIZE;
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut peak = 0;
+        let mut mismatch = None;
+        while got < total {
+            let n = stdout.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            // Check the bytes against what was sent, at their offset, a
+            // slice at a time (a byte loop is slow in a debug build).
+            let mut i = 0;
+            while i < n && mismatch.is_none() {
+                let at = got + i;
+                let (want, len): (&[u8], usize) = if at < first.len() {
+                    let k = (first.len() - at).min(n - i);
+                    (&first[at..at + k], k)
+                } else if at < first.len() + HEADER.len() {
+                    let off = at - first.len();
+                    let k = (HEADER.len() - off).min(n - i);
+                    (&HEADER[off..off + k], k)
+                } else {
+                    let off = (at - first.len() - HEADER.len()) % pattern.len();
+                    let k = (pattern.len() - off).min(n - i);
+                    (&pattern[off..off + k], k)
+                };
+                if buf[i..i + len] != *want {
+                    mismatch = Some(at);
+                }
+                i += len;
+            }
+            got += n;
+            if mismatch.is_some() {
+                break;
+            }
+            if got > total - (8 << 20) && peak == 0 {
+                peak = peak_rss_kib(proc.pid()); // still running: the end is unread
+            }
+        }
+        let status = proc.wait_timeout(PATIENCE).expect("http_client hung");
+        let err = err.recv_timeout(PATIENCE).unwrap_or_default();
+        assert_eq!(
+            mismatch, None,
+            "{backend}: stdout differs at byte {mismatch:?}"
+        );
+        assert_eq!(got, total, "{backend}: stdout length; stderr:\n{err}");
+        assert!(status.success(), "{backend}: {status}; stderr:\n{err}");
+        assert!(
+            peak > 0 && peak < 64 * 1024,
+            "{backend}: peak RSS {peak} KiB"
+        );
+    }
+}
+
+/// The server resets the connection in the middle of the body: that URL
+/// fails with an error naming it (a reset is not a clean end), the next
+/// URL is still written.
+#[test]
+fn a_reset_in_the_middle_of_the_body_is_an_error() {
+    for backend in BACKENDS {
+        let reset_url = one_shot_server("/reset", |mut conn| {
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+            let _ = conn.write_all(&random_bytes(100_000, 5));
+            thread::sleep(std::time::Duration::from_millis(100));
+            reset(conn);
+        });
+        let server = HttpServer::start(1);
+        let good = server.url("/good");
+        let (status, out, err) = run(NAME, &[backend, &reset_url, &good], b"");
+        assert!(
+            !status.success() && status.code().is_some(),
+            "{backend}: {status}"
+        );
+        assert!(!err.contains("panicked"), "{backend}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{backend}: stderr:\n{err}");
+        assert!(
+            lines[0].contains(&reset_url) && lines[0].to_lowercase().contains("reset"),
+            "{backend}: {:?}",
+            lines[0]
+        );
+        assert!(
+            out.ends_with(&response_for("/good")),
+            "{backend}: the good response is missing"
+        );
+    }
+}

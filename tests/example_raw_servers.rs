@@ -211,18 +211,51 @@ fn sigterm_and_sigint_end_the_server() {
     }
 }
 
+/// `--trace` prints the loop's trace format: every fd labelled once, each
+/// wait numbered and timestamped with what was asked and what came back,
+/// what each `accept` and `recv` did (and returned), and when a client
+/// leaves the list. The recorded trace draws as a picture.
 #[test]
-fn trace_flag_is_accepted_and_shows_the_syscall() {
-    for (name, call) in [("select_server", "select("), ("poll_server", "poll(")] {
+fn trace_shows_each_wait_what_recv_returned_and_the_close() {
+    for (name, call, ready) in [
+        ("select_server", "select(readfds={", "readable -> recv"),
+        ("poll_server", "poll(nfds=", "POLLIN -> recv"),
+    ] {
         let mut server = Server::start(name, &["--bind", "127.0.0.1:0", "--trace"]);
         let mut c = connect_and_greet(&server);
+        let me = c.local_addr().unwrap();
         c.write_all(b"traced").unwrap();
         assert_eq!(server.next_line(), "traced");
+        drop(c);
+        assert_eq!(server.next_line(), format!("{me} disconnected"));
         let err = server.proc.collect_stderr();
         server.proc.signal(libc::SIGTERM);
         assert!(server.proc.wait_timeout(PATIENCE).is_some());
         let err = err.recv_timeout(PATIENCE).unwrap();
-        assert!(err.contains(call), "{name} --trace stderr:\n{err}");
+        let has = |what: &str| {
+            assert!(err.contains(what), "{name} --trace lacks {what:?}:\n{err}");
+        };
+        has(": opened: signals");
+        has(&format!(": opened: listener {}", server.addr));
+        has(&format!(": opened: connection from {me}"));
+        has(&format!("] iteration 1: {call}"));
+        has("] iteration 2: ");
+        has(ready);
+        has("recv(1024) returned 6 bytes");
+        has("recv(1024) returned 0: the peer closed");
+        has("closed, removed from the client list");
+        has("-> stop: a signal arrived");
+        // Every wait line carries a timestamp.
+        for line in err.lines().filter(|l| l.contains("iteration ")) {
+            assert!(line.starts_with("[+"), "{name}: no timestamp on {line:?}");
+        }
+
+        // One command turns the recorded trace into a picture.
+        let (status, svg, perr) = run("trace_picture", &["--svg"], err.as_bytes());
+        assert!(status.success(), "trace_picture on {name}'s trace: {perr}");
+        let svg = String::from_utf8_lossy(&svg);
+        assert!(svg.contains(&format!("connection from {me}")), "{name}");
+        assert!(svg.contains(">iteration 2<"), "{name}");
         thread::yield_now();
     }
 }

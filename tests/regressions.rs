@@ -9,8 +9,15 @@
 //! far above what the other tests of this binary use (the kernel hands out
 //! the lowest free number), each test in its own range.
 
+// The recording handler, the timeouts, the backend list and the stepped
+// loop are shared (tests/common).
+mod common;
+
+use common::{events, fd_is_open, hook, lp, new_log, Recorder, LOOP_BACKENDS, PATIENCE};
 use selectloop::sys::{self, FdSet, FdSetSizeError, PollFd, PollFlags, FD_SETSIZE};
-use selectloop::{Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token};
+use selectloop::{
+    Backend, Context, Dispatcher, DispatcherWithSend, Handler, Loop, Map, Stop, Token,
+};
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -21,35 +28,11 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BACKENDS: [bool; 2] = [false, true];
-const PATIENCE: Duration = Duration::from_secs(10);
-
-fn name(use_poll: bool) -> &'static str {
-    if use_poll {
-        "poll"
-    } else {
-        "select"
-    }
-}
-
-fn lp(use_poll: bool) -> Loop {
-    Loop::new()
-        .timeout(Duration::from_millis(10))
-        .use_poll(use_poll)
-}
-
 /// A duplicate of `fd` at the lowest free number at or above `base`.
 fn dup_at_least(fd: impl AsFd, base: RawFd) -> OwnedFd {
     let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(base)).unwrap();
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(raw) }
-}
-
-fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
-    // is not) open at this number and touches nothing else.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
 }
 
 /// A connected Unix stream pair, the first end moved to an fd at or above
@@ -81,84 +64,6 @@ fn ensure_nofile(min: u64) -> bool {
     setrlimit(Resource::RLIMIT_NOFILE, min, hard).is_ok()
 }
 
-type Log = Rc<RefCell<Vec<String>>>;
-type OnError = Box<dyn FnMut(&mut Dispatcher, &io::Error)>;
-type Hook = Box<dyn FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()>>;
-
-fn hook<F>(f: F) -> Option<Hook>
-where
-    F: FnMut(&mut Dispatcher, &mut Context<'_>) -> io::Result<()> + 'static,
-{
-    Some(Box::new(f))
-}
-
-/// Records its events ("read", "write", "expt", "close", "error:<msg>");
-/// reads (and discards) without a read hook; error and close close.
-#[derive(Default)]
-struct Rec {
-    log: Log,
-    readable: bool,
-    writable: bool,
-    on_read: Option<Hook>,
-    on_write: Option<Hook>,
-    on_error: Option<OnError>,
-}
-
-impl Rec {
-    fn new(log: &Log, readable: bool, writable: bool) -> Rec {
-        Rec {
-            log: log.clone(),
-            readable,
-            writable,
-            ..Rec::default()
-        }
-    }
-}
-
-impl Handler for Rec {
-    fn readable(&mut self, _ch: &Dispatcher) -> bool {
-        self.readable
-    }
-    fn writable(&mut self, _ch: &Dispatcher) -> bool {
-        self.writable
-    }
-    fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("read".into());
-        match self.on_read.as_mut() {
-            Some(f) => f(ch, cx),
-            None => ch.recv(&mut [0u8; 256]).map(drop),
-        }
-    }
-    fn handle_write(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("write".into());
-        self.on_write.as_mut().map_or(Ok(()), |f| f(ch, cx))
-    }
-    fn handle_expt(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("expt".into());
-        Ok(())
-    }
-    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
-        self.log.borrow_mut().push("close".into());
-        ch.close();
-        Ok(())
-    }
-    fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, _cx: &mut Context<'_>) {
-        self.log.borrow_mut().push(format!("error:{err}"));
-        if let Some(f) = self.on_error.as_mut() {
-            f(ch, &err);
-        }
-        ch.close();
-    }
-}
-
-fn new_log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn events(log: &Log) -> Vec<String> {
-    log.borrow().clone()
-}
-
 // ---------------------------------------------------------------------------
 // fd >= FD_SETSIZE on select
 // ---------------------------------------------------------------------------
@@ -174,7 +79,7 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         eprintln!("skipped: cannot raise RLIMIT_NOFILE to {want} to get an fd above FD_SETSIZE");
         return;
     }
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (high, high_peer) = pair_at(FD_SETSIZE as RawFd + 100);
         let high_fd = high.as_raw_fd();
         assert!(high_fd as usize >= FD_SETSIZE);
@@ -184,7 +89,10 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         let mut map = Map::new();
         let hlog = new_log();
         let typed = Rc::new(Cell::new(None::<FdSetSizeError>));
-        let mut h = Rec::new(&hlog, true, false);
+        let mut h = Recorder::new(&hlog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let t2 = typed.clone();
         h.on_error = Some(Box::new(move |_ch, err| {
             t2.set(
@@ -201,9 +109,12 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         let llog = new_log();
         map.add(
             Dispatcher::from_socket(low).unwrap(),
-            Rec::new(&llog, true, false),
+            Recorder::new(&llog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
-        let stop = lp(use_poll)
+        let stop = lp(backend)
             .count(1)
             .run(&mut map)
             .expect("the loop does not fail");
@@ -212,10 +123,14 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
             events(&llog),
             ["read"],
             "{}: the other channel is served",
-            name(use_poll)
+            backend.name()
         );
-        if use_poll {
-            assert_eq!(events(&hlog), ["read"], "poll has no FD_SETSIZE limit");
+        if backend != Backend::Select {
+            assert_eq!(
+                events(&hlog),
+                ["read"],
+                "poll and epoll have no FD_SETSIZE limit"
+            );
             assert!(map.contains(ht));
         } else {
             let err = typed
@@ -233,8 +148,8 @@ fn fd_above_fd_setsize_is_a_per_channel_error_and_the_loop_goes_on() {
         }
         // The loop goes on serving the other channel.
         (&low_peer).write_all(b"l").unwrap();
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&llog), ["read", "read"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&llog), ["read", "read"], "{}", backend.name());
     }
 }
 
@@ -269,7 +184,10 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
     // An idle channel keeps the map non-empty, so the loop waits its timeout.
     map.add(
         Dispatcher::from_socket(low).unwrap(),
-        Rec::new(&new_log(), true, false),
+        Recorder::new(&new_log())
+            .readable(true)
+            .writable(false)
+            .discard_reads(),
     );
     let start = Instant::now();
     let stop = Loop::new()
@@ -294,7 +212,7 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
 /// Here events are keyed by token (slot + generation) and dropped.
 #[test]
 fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let base = 700;
         let (a, a_peer) = pair_at(base);
         let a_fd = a.as_raw_fd();
@@ -304,7 +222,10 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
         let nlog = new_log();
         let newcomer = Rc::new(Cell::new(None::<Token>));
         let peers = Rc::new(RefCell::new(Vec::new()));
-        let mut ha = Rec::new(&alog, true, true);
+        let mut ha = Recorder::new(&alog)
+            .readable(true)
+            .writable(true)
+            .discard_reads();
         let (nl, nc, ps) = (nlog.clone(), newcomer.clone(), peers.clone());
         ha.on_read = hook(move |ch, cx| {
             ch.close();
@@ -314,29 +235,33 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             let n = dup_at_least(&n, a_fd);
             assert_eq!(n.as_raw_fd(), a_fd, "the newcomer got A's fd number");
             ps.borrow_mut().push(n_peer);
-            nc.set(Some(cx.add(
+            let newcomer = cx.add(
                 Dispatcher::from_socket(socket2::Socket::from(n))?,
-                Rec::new(&nl, true, true),
-            )));
+                Recorder::new(&nl)
+                    .readable(true)
+                    .writable(true)
+                    .discard_reads(),
+            );
+            nc.set(Some(newcomer.token()));
             Ok(())
         });
         map.add(Dispatcher::from_socket(a).unwrap(), ha);
-        lp(use_poll).count(1).run(&mut map).unwrap();
+        lp(backend).count(1).run(&mut map).unwrap();
         assert_eq!(
             events(&alog),
             ["read"],
             "{}: no write after close",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             events(&nlog).is_empty(),
             "{}: the newcomer got a stale event: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&nlog)
         );
         // From the next iteration on the newcomer is served.
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&nlog), ["read", "write"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read", "write"], "{}", backend.name());
         map.close_all();
 
         // The same when another channel closes A and the newcomer takes
@@ -349,7 +274,10 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
         let alog = new_log();
         let nlog = new_log();
         let a_token = Rc::new(Cell::new(None::<Token>));
-        let mut hb = Rec::new(&new_log(), false, true);
+        let mut hb = Recorder::new(&new_log())
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         let (at, nl, ps) = (a_token.clone(), nlog.clone(), peers.clone());
         let mut done = false;
         hb.on_write = hook(move |_ch, cx| {
@@ -364,30 +292,37 @@ fn stale_event_after_fd_reuse_is_not_delivered_to_the_newcomer() {
             ps.borrow_mut().push(n_peer);
             cx.add(
                 Dispatcher::from_socket(socket2::Socket::from(n))?,
-                Rec::new(&nl, true, false),
+                Recorder::new(&nl)
+                    .readable(true)
+                    .writable(false)
+                    .discard_reads(),
             );
             Ok(())
         });
         map.add(Dispatcher::from_socket(b).unwrap(), hb); // slot order: B first
-        a_token.set(Some(map.add(
+        let a_handle = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&alog, true, false),
-        )));
-        lp(use_poll).count(1).run(&mut map).unwrap();
+            Recorder::new(&alog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
+        );
+        a_token.set(Some(a_handle.token()));
+        lp(backend).count(1).run(&mut map).unwrap();
         assert!(
             events(&alog).is_empty(),
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&alog)
         );
         assert!(
             events(&nlog).is_empty(),
             "{}: the newcomer got A's stale event: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&nlog)
         );
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&nlog), ["read"], "{}", name(use_poll));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&nlog), ["read"], "{}", backend.name());
         map.close_all();
     }
 }
@@ -454,18 +389,21 @@ fn under_signals<T>(window: Duration, wait: impl FnOnce() -> T) -> (T, Duration,
 fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
     let window = Duration::from_secs(5);
     let timeout = Duration::from_millis(200);
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _peer) = pair_at(0); // never ready
         let mut map = Map::new();
         let log = new_log();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&log, true, false),
+            Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         let (res, took, signals) = under_signals(window, || {
             Loop::new()
                 .timeout(timeout)
-                .use_poll(use_poll)
+                .backend(backend)
                 .count(1)
                 .run(&mut map)
         });
@@ -473,22 +411,22 @@ fn eintr_never_surfaces_and_the_wait_is_not_restarted_in_full() {
             res.expect("EINTR never surfaces"),
             Stop::Count,
             "{}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             signals > 0,
             "{}: no signal arrived during the wait",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             took >= timeout,
             "{}: woke up early: {took:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             took < window,
             "{}: the wait restarted in full: {took:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(events(&log).is_empty());
     }
@@ -568,35 +506,41 @@ fn sigpipe_child() {
     assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "file_wrapper alone");
     drop((fw, w));
     let mut map = Map::new(); // makes sure SIGPIPE cannot kill us
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         // A pipe whose reader is gone.
         let (r, w) = nix::unistd::pipe().unwrap();
         drop(r);
         let log = new_log();
-        let mut h = Rec::new(&log, false, true);
+        let mut h = Recorder::new(&log)
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::file_dispatcher(&w).unwrap(), h);
-        lp(use_poll).count(5).run(&mut map).unwrap();
+        lp(backend).count(5).run(&mut map).unwrap();
         assert!(!map.contains(t));
-        assert_eq!(events(&log), ["write", "close"], "pipe, {}", name(use_poll));
+        assert_eq!(events(&log), ["write", "close"], "pipe, {}", backend.name());
     }
     // Sockets are written with MSG_NOSIGNAL: safe even with SIGPIPE at its
     // default action.
     sigpipe_default();
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, b) = pair_at(0);
         drop(b);
         let log = new_log();
-        let mut h = Rec::new(&log, false, true);
+        let mut h = Recorder::new(&log)
+            .readable(false)
+            .writable(true)
+            .discard_reads();
         h.on_write = hook(|ch, _cx| ch.send(b"x").map(drop));
         let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
-        lp(use_poll).count(5).run(&mut map).unwrap();
+        lp(backend).count(5).run(&mut map).unwrap();
         assert!(!map.contains(t));
         assert_eq!(
             events(&log),
             ["write", "close"],
             "socket, {}",
-            name(use_poll)
+            backend.name()
         );
     }
     // sendto on a TCP stream whose peer is gone (EPIPE once the reset is in).
@@ -623,7 +567,7 @@ fn sigpipe_child() {
 /// right after the close survives the rest of the iteration and the next.
 #[test]
 fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         for via_token in [false, true] {
             let (a, peer) = pair_at(750);
             let fd = a.as_raw_fd();
@@ -631,11 +575,14 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
             let mut map = Map::new();
             let log = new_log();
             let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
-            let mut h = Rec::new(&log, true, true);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(true)
+                .discard_reads();
             let s = sentinel.clone();
             h.on_read = hook(move |ch, cx| {
                 if via_token {
-                    cx.close(cx.token().unwrap());
+                    cx.close(cx.token());
                 } else {
                     ch.close();
                     // The number is free now: take it.
@@ -646,8 +593,8 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
                 Ok(())
             });
             let t = map.add(Dispatcher::from_socket(a).unwrap(), h);
-            lp(use_poll).count(1).run(&mut map).unwrap();
-            let what = format!("{} via_token={via_token}", name(use_poll));
+            lp(backend).count(1).run(&mut map).unwrap();
+            let what = format!("{} via_token={via_token}", backend.name());
             assert_eq!(
                 events(&log),
                 ["read"],
@@ -661,7 +608,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
                 assert_eq!(taken.as_raw_fd(), fd);
                 *sentinel.borrow_mut() = Some(taken);
             }
-            lp(use_poll).count(2).run(&mut map).unwrap();
+            lp(backend).count(2).run(&mut map).unwrap();
             if !fd_is_open(fd) {
                 // Do not let the sentinel close a number it no longer owns
                 // (std aborts on that): report the bug instead.
@@ -683,7 +630,7 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
 /// the map, without closing the number again, and the others go on.
 #[test]
 fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (x, _x_peer) = pair_at(800);
         let fd = x.as_raw_fd();
         let (g, g_peer) = pair_at(0);
@@ -692,7 +639,10 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
         let xlog = new_log();
         let glog = new_log();
         let sentinel = Rc::new(RefCell::new(None::<OwnedFd>));
-        let mut hx = Rec::new(&xlog, true, false);
+        let mut hx = Recorder::new(&xlog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let (s, gp) = (sentinel.clone(), g_peer.try_clone().unwrap());
         hx.on_error = Some(Box::new(move |_ch, _err| {
             // Whatever takes the number now must not be closed by the crate.
@@ -703,10 +653,13 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
         let xt = map.add(Dispatcher::from_socket(x).unwrap(), hx);
         map.add(
             Dispatcher::from_socket(g).unwrap(),
-            Rec::new(&glog, true, false),
+            Recorder::new(&glog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         nix::unistd::close(fd).unwrap(); // behind the channel's back
-        let stop = lp(use_poll)
+        let stop = lp(backend)
             .count(3)
             .run(&mut map)
             .expect("the loop does not fail");
@@ -717,7 +670,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             std::mem::forget(map);
             panic!(
                 "{}: the channel was not removed: {:?}",
-                name(use_poll),
+                backend.name(),
                 events(&xlog)
             );
         }
@@ -726,7 +679,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             xe.len(),
             1,
             "{}: exactly one report: {xe:?}",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             xe[0].starts_with("error:") && xe[0].contains(&format!("fd {fd}")),
@@ -736,11 +689,11 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
             events(&glog),
             ["read"],
             "{}: the others go on",
-            name(use_poll)
+            backend.name()
         );
         if !fd_is_open(fd) {
             std::mem::forget(sentinel.borrow_mut().take());
-            panic!("{}: the number was closed again", name(use_poll));
+            panic!("{}: the number was closed again", backend.name());
         }
         drop(sentinel.borrow_mut().take());
     }
@@ -754,7 +707,7 @@ fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
 /// handle_close, on both backends, for TCP and Unix sockets.
 #[test]
 fn half_close_is_a_read_of_zero_then_handle_close() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let tcp = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -769,7 +722,10 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
             let mut map = Map::new();
             let log = new_log();
             let got = Rc::new(Cell::new(usize::MAX));
-            let mut h = Rec::new(&log, true, false);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads();
             let g = got.clone();
             h.on_read = hook(move |ch, _cx| {
                 g.set(ch.recv(&mut [0u8; 16])?);
@@ -779,11 +735,11 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
             b.shutdown(std::net::Shutdown::Write).unwrap();
             let deadline = Instant::now() + PATIENCE;
             while map.contains(t) {
-                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
-                lp(use_poll).count(1).run(&mut map).unwrap();
+                assert!(Instant::now() < deadline, "{kind} {}", backend.name());
+                lp(backend).count(1).run(&mut map).unwrap();
             }
-            assert_eq!(got.get(), 0, "{kind} {}", name(use_poll));
-            assert_eq!(events(&log), ["read", "close"], "{kind} {}", name(use_poll));
+            assert_eq!(got.get(), 0, "{kind} {}", backend.name());
+            assert_eq!(events(&log), ["read", "close"], "{kind} {}", backend.name());
         }
     }
 }
@@ -795,7 +751,7 @@ fn half_close_is_a_read_of_zero_then_handle_close() {
 #[test]
 fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
     const SENT: usize = 48 * 1024; // fits a pipe's and a socket's buffer
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
         let (sock_r, sock_w) = UnixStream::pair().unwrap();
         let pipe = (
@@ -813,7 +769,10 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
             let mut map = Map::new();
             let log = new_log();
             let got = Rc::new(Cell::new(0usize));
-            let mut h = Rec::new(&log, true, false);
+            let mut h = Recorder::new(&log)
+                .readable(true)
+                .writable(false)
+                .discard_reads();
             let g = got.clone();
             h.on_read = hook(move |ch, _cx| {
                 // Far less than was sent: several reads are needed.
@@ -823,15 +782,15 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
             let t = map.add(reader, h);
             let deadline = Instant::now() + PATIENCE;
             while map.contains(t) {
-                assert!(Instant::now() < deadline, "{kind} {}", name(use_poll));
-                lp(use_poll).count(1).run(&mut map).unwrap();
+                assert!(Instant::now() < deadline, "{kind} {}", backend.name());
+                lp(backend).count(1).run(&mut map).unwrap();
             }
-            assert_eq!(got.get(), SENT, "{kind} {}: bytes lost", name(use_poll));
+            assert_eq!(got.get(), SENT, "{kind} {}: bytes lost", backend.name());
             assert_eq!(
                 events(&log).last().map(String::as_str),
                 Some("close"),
                 "{kind} {}",
-                name(use_poll)
+                backend.name()
             );
         }
     }
@@ -842,19 +801,22 @@ fn hangup_with_unread_data_delivers_every_byte_before_handle_close() {
 /// spin) and its handlers run on every pass.
 #[test]
 fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, b) = pair_at(0);
         drop(b); // the peer is gone: POLLHUP
         let mut map = Map::new();
         let log = new_log();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&log, false, false),
+            Recorder::new(&log)
+                .readable(false)
+                .writable(false)
+                .discard_reads(),
         );
         let start = Instant::now();
         let stop = Loop::new()
             .timeout(Duration::from_millis(20))
-            .use_poll(use_poll)
+            .backend(backend)
             .count(5)
             .run(&mut map)
             .unwrap();
@@ -862,14 +824,14 @@ fn pollhup_on_a_channel_that_asks_for_nothing_does_not_spin() {
         assert!(
             events(&log).is_empty(),
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             events(&log)
         );
         // Timeouts are minimums: five waits of 20 ms, not five instant returns.
         assert!(
             start.elapsed() >= Duration::from_millis(100),
             "{}: spun",
-            name(use_poll)
+            backend.name()
         );
     }
 }
@@ -903,7 +865,7 @@ impl Handler<DispatcherWithSend> for Echo {
 #[test]
 fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
     const LIMIT: usize = 32 * 1024;
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, peer) = pair_at(0);
         peer.set_nonblocking(true).unwrap();
         let mut map = Map::new();
@@ -927,14 +889,12 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
             while budget > 0 && (&peer).write(&chunk).is_ok() {
                 budget -= 1;
             }
-            lp(use_poll)
+            lp(backend)
                 .timeout(Duration::ZERO)
                 .count(1)
                 .run(&mut map)
                 .unwrap();
-            let d = map
-                .channel_mut::<DispatcherWithSend>(t)
-                .expect("still open");
+            let d = map.channel_mut(t).expect("still open");
             max_pending = max_pending.max(d.pending());
             if reads_when_full.is_none() && d.is_full() {
                 reads_when_full = Some(reads.get());
@@ -949,18 +909,18 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
         assert!(
             reads_when_full.is_some(),
             "{}: the queue never filled up",
-            name(use_poll)
+            backend.name()
         );
         assert!(
             max_pending < LIMIT + 8192,
             "{}: the queue grew to {max_pending} (limit {LIMIT})",
-            name(use_poll)
+            backend.name()
         );
         assert_eq!(
             Some(reads.get()),
             reads_when_full,
             "{}: read while full",
-            name(use_poll)
+            backend.name()
         );
         // The peer reads: the queue drains and reading resumes.
         let before = reads.get();
@@ -969,11 +929,11 @@ fn dispatcher_with_send_stops_reading_while_its_buffer_is_full() {
             assert!(
                 Instant::now() < deadline,
                 "{}: reading never resumed",
-                name(use_poll)
+                backend.name()
             );
             let mut sink = [0u8; 65536];
             while (&peer).read(&mut sink).is_ok_and(|n| n > 0) {}
-            lp(use_poll).count(1).run(&mut map).unwrap();
+            lp(backend).count(1).run(&mut map).unwrap();
         }
     }
 }
@@ -1007,24 +967,27 @@ fn sub_millisecond_timeout_rounds_up_not_down_to_a_busy_loop() {
         );
     }
     // And through the loop, on both backends.
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _b) = pair_at(0);
         let mut map = Map::new();
         map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&new_log(), true, false),
+            Recorder::new(&new_log())
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
         let start = Instant::now();
         Loop::new()
             .timeout(t)
-            .use_poll(use_poll)
+            .backend(backend)
             .count(4)
             .run(&mut map)
             .unwrap();
         assert!(
             start.elapsed() >= 4 * t,
             "{}: {:?}",
-            name(use_poll),
+            backend.name(),
             start.elapsed()
         );
     }
@@ -1081,7 +1044,7 @@ fn huge_timeouts_clamp_instead_of_wrapping() {
 /// (its handler would run on a closed dispatcher), and it leaves the map.
 #[test]
 fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (b, b_peer) = pair_at(0);
         let (a, a_peer) = pair_at(0);
         (&b_peer).write_all(b"b").unwrap();
@@ -1090,11 +1053,14 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
         let a_token = Rc::new(Cell::new(None::<Token>));
         // B is registered first, so it runs first in the pass.
         let blog = new_log();
-        let mut hb = Rec::new(&blog, true, false);
+        let mut hb = Recorder::new(&blog)
+            .readable(true)
+            .writable(false)
+            .discard_reads();
         let at = a_token.clone();
         hb.on_read = hook(move |ch, cx| {
             ch.recv(&mut [0u8; 8])?;
-            if let Some(a) = at.get().and_then(|t| cx.channel_mut::<Dispatcher>(t)) {
+            if let Some(a) = at.get().and_then(|t| cx.dispatcher_mut(t)) {
                 a.close();
             }
             Ok(())
@@ -1103,18 +1069,21 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
         let alog = new_log();
         let ta = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&alog, true, false),
+            Recorder::new(&alog)
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
-        a_token.set(Some(ta));
-        lp(use_poll).count(1).run(&mut map).unwrap();
-        assert_eq!(events(&blog), ["read"], "{}", name(use_poll));
+        a_token.set(Some(ta.token()));
+        lp(backend).count(1).run(&mut map).unwrap();
+        assert_eq!(events(&blog), ["read"], "{}", backend.name());
         assert!(
             events(&alog).is_empty(),
             "{}: the closed channel got {:?}",
-            name(use_poll),
+            backend.name(),
             events(&alog)
         );
-        assert!(!map.contains(ta), "{}: still in the map", name(use_poll));
+        assert!(!map.contains(ta), "{}: still in the map", backend.name());
     }
 }
 
@@ -1123,25 +1092,28 @@ fn a_channel_closed_through_channel_mut_gets_no_pending_event() {
 /// (or forever, with `timeout(None)`) on nothing.
 #[test]
 fn closing_the_last_channel_through_channel_mut_ends_the_loop_without_waiting() {
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let (a, _peer) = pair_at(0);
         let mut map = Map::new();
         let t = map.add(
             Dispatcher::from_socket(a).unwrap(),
-            Rec::new(&new_log(), true, false),
+            Recorder::new(&new_log())
+                .readable(true)
+                .writable(false)
+                .discard_reads(),
         );
-        map.channel_mut::<Dispatcher>(t).unwrap().close();
+        map.dispatcher_mut(t).unwrap().close();
         let start = Instant::now();
         let stop = Loop::new()
             .timeout(PATIENCE)
-            .use_poll(use_poll)
+            .backend(backend)
             .run(&mut map)
             .unwrap();
-        assert_eq!(stop, Stop::Empty, "{}", name(use_poll));
+        assert_eq!(stop, Stop::Empty, "{}", backend.name());
         assert!(
             start.elapsed() < PATIENCE,
             "{}: waited the whole timeout on an empty map",
-            name(use_poll)
+            backend.name()
         );
         assert!(map.is_empty());
     }
@@ -1171,12 +1143,15 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
             }
             cx.add(
                 Dispatcher::from_socket(sock)?,
-                Rec::new(&new_log(), true, false),
+                Recorder::new(&new_log())
+                    .readable(true)
+                    .writable(false)
+                    .discard_reads(),
             );
             Ok(())
         }
     }
-    for use_poll in BACKENDS {
+    for backend in LOOP_BACKENDS {
         let mut server =
             Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
         server
@@ -1195,8 +1170,8 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
         let run_until = |map: &mut Map, n: usize| {
             let deadline = Instant::now() + PATIENCE;
             while attempts.get() < n && map.contains(lt) {
-                assert!(Instant::now() < deadline, "{}: no accept", name(use_poll));
-                lp(use_poll).count(1).run(map).unwrap();
+                assert!(Instant::now() < deadline, "{}: no accept", backend.name());
+                lp(backend).count(1).run(map).unwrap();
             }
         };
         let _first = std::net::TcpStream::connect(addr).unwrap();
@@ -1204,7 +1179,7 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
         assert!(
             map.contains(lt),
             "{}: the listener was closed",
-            name(use_poll)
+            backend.name()
         );
         let _second = std::net::TcpStream::connect(addr).unwrap();
         run_until(&mut map, 2);
@@ -1212,7 +1187,7 @@ fn a_failing_handle_accepted_does_not_close_the_listener() {
             map.len(),
             2,
             "{}: the second client is served",
-            name(use_poll)
+            backend.name()
         );
     }
 }

@@ -44,7 +44,10 @@ fn fire_in_deadline_order_and_never_early(lp: Loop) {
             },
         );
     }
-    let stop = lp.timeout(Duration::from_secs(5)).run(&mut map).unwrap();
+    let stop = lp
+        .timeout(common::ITERATION_PATIENCE)
+        .run(&mut map)
+        .unwrap();
     assert_eq!(stop, Stop::Empty, "fired one-shot timers leave the map");
     let fired = fired.borrow();
     assert_eq!(fired.len(), 6, "{fired:?}");
@@ -109,14 +112,17 @@ fn rearm_and_cancel(lp: Loop) {
         Rearm {
             left: 2,
             fired: fired.clone(),
-            victim: Some(victim),
+            victim: Some(victim.token()),
         },
     );
     map.add(
         Timer::every(Duration::from_millis(3)),
         ThreeTimes(fired.clone()),
     );
-    let stop = lp.timeout(Duration::from_secs(5)).run(&mut map).unwrap();
+    let stop = lp
+        .timeout(common::ITERATION_PATIENCE)
+        .run(&mut map)
+        .unwrap();
     assert_eq!(stop, Stop::Empty);
     let fired = fired.borrow();
     let count = |want: u32| fired.iter().filter(|(id, _)| *id == want).count();

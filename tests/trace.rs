@@ -2,51 +2,17 @@
 //! sequence — connect, write, read, close — the lines say what was asked of
 //! the kernel, what came back, and which handler ran, on both backends.
 
-use selectloop::{Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
+// The per-thread log capture (each test reads only its own loop's lines)
+// and the timeouts are shared (tests/common).
+mod common;
+
+use common::{logs, PATIENCE};
+use selectloop::{Backend, Context, Dispatcher, Domain, Handler, Loop, Map, Stop, Type};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::RawFd;
-use std::sync::{Mutex, Once};
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::Duration;
-
-/// Every trace record, tagged with the thread that logged it, so tests
-/// running in parallel each read only their own loop's lines.
-static LINES: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("selectloop")
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let line = r.args().to_string();
-            LINES.lock().unwrap().push((thread::current().id(), line));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-fn my_lines() -> Vec<String> {
-    let me = thread::current().id();
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _)| *t == me)
-        .map(|(_, l)| l.clone())
-        .collect()
-}
 
 /// A client that sends "ping" once connected and reads until the peer
 /// closes: asyncore's http_client in miniature.
@@ -79,12 +45,21 @@ impl Handler for Client {
 /// Runs the client against a blocking peer thread that reads "ping",
 /// answers "pong" and closes; returns the client's fd and the trace lines.
 fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
-    install();
+    run_sequence_on(if use_poll {
+        Backend::Poll
+    } else {
+        Backend::Select
+    })
+}
+
+/// The same on any backend.
+fn run_sequence_on(backend: Backend) -> (RawFd, Vec<String>) {
+    logs::install(log::LevelFilter::Trace);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let peer = thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut ping = [0u8; 4];
         s.read_exact(&mut ping).unwrap();
         s.write_all(b"pong").unwrap();
@@ -101,13 +76,40 @@ fn run_sequence(use_poll: bool) -> (RawFd, Vec<String>) {
     );
     let stop = Loop::new()
         .timeout(Duration::from_millis(100))
-        .use_poll(use_poll)
+        .backend(backend)
         .count(200)
         .run(&mut map)
         .unwrap();
     peer.join().unwrap();
     assert_eq!(stop, Stop::Empty, "the client closed and left the map");
-    (fd, my_lines())
+    (fd, logs::my_lines("selectloop"))
+}
+
+/// An iteration line without its `[+0.001234s] iteration N: ` stamp (and
+/// a result line without its `[+...s] ` stamp), after checking the stamp
+/// is there: relative seconds with microseconds.
+fn unstamped(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("[+")?;
+    let (secs, rest) = rest.split_once("s] ")?;
+    let (whole, micros) = secs.split_once('.')?;
+    assert!(
+        whole.chars().all(|c| c.is_ascii_digit())
+            && micros.len() == 6
+            && micros.chars().all(|c| c.is_ascii_digit()),
+        "bad stamp in {line:?}"
+    );
+    Some(match rest.strip_prefix("iteration ") {
+        Some(r) => r.split_once(": ").map_or(r, |(_, call)| call),
+        None => rest,
+    })
+}
+
+/// The trace with the stamps taken off the lines that have one.
+fn plain(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| unstamped(l).unwrap_or(l).to_string())
+        .collect()
 }
 
 /// Asserts that `expected` appear in `lines` in this order (other lines may
@@ -123,9 +125,36 @@ fn assert_in_order(lines: &[String], expected: &[String]) {
     }
 }
 
+/// What both backends print about the channel itself: a label when it
+/// joins, a line when it leaves, stamps on every iteration.
+fn assert_lifecycle(fd: RawFd, lines: &[String], call: &str) {
+    let opened = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("fd {fd}: opened: connection to 127.0.0.1:")))
+        .unwrap_or_else(|| panic!("no label for fd {fd}:\n{}", lines.join("\n")));
+    let closed = lines
+        .iter()
+        .position(|l| l == &format!("fd {fd}: closed, removed from the map"))
+        .unwrap_or_else(|| panic!("no close line for fd {fd}:\n{}", lines.join("\n")));
+    assert!(opened < closed);
+    let iterations: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" iteration ") && l.contains(call))
+        .collect();
+    assert!(!iterations.is_empty(), "{}", lines.join("\n"));
+    for l in iterations {
+        assert!(
+            unstamped(l).is_some(),
+            "iteration line without a stamp: {l}"
+        );
+    }
+}
+
 #[test]
 fn select_trace_shows_sets_and_handlers() {
     let (fd, lines) = run_sequence(false);
+    assert_lifecycle(fd, &lines, ": select(");
+    let lines = plain(&lines);
     // While connecting, the fd is in the write set (and the except set).
     assert!(
         lines.iter().any(|l| l.starts_with("select(readfds=")
@@ -134,16 +163,17 @@ fn select_trace_shows_sets_and_handlers() {
         "no select call with fd {fd} in the write set:\n{}",
         lines.join("\n")
     );
-    assert!(lines
-        .iter()
-        .any(|l| l.starts_with("select -> 1 ready:") && l.contains(&format!("writefds={{{fd}}}"))));
+    assert!(lines.iter().any(|l| l
+        .starts_with("select -> 1 ready (an fd counts once per set it is in):")
+        && l.contains(&format!("writefds={{{fd}}}"))));
     assert_in_order(
         &lines,
         &[
             format!("fd {fd}: writable -> handle_connect"),
             format!("fd {fd}: writable -> handle_write"),
             format!("fd {fd}: readable -> handle_read"),
-            format!("fd {fd}: peer closed -> handle_close"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
         ],
     );
 }
@@ -151,6 +181,8 @@ fn select_trace_shows_sets_and_handlers() {
 #[test]
 fn poll_trace_shows_pollfds_and_handlers() {
     let (fd, lines) = run_sequence(true);
+    assert_lifecycle(fd, &lines, ": poll(");
+    let lines = plain(&lines);
     assert!(
         lines
             .iter()
@@ -173,7 +205,35 @@ fn poll_trace_shows_pollfds_and_handlers() {
             format!("fd {fd}: POLLOUT -> handle_connect"),
             format!("fd {fd}: POLLOUT -> handle_write"),
             format!("fd {fd}: POLLIN -> handle_read"),
-            format!("fd {fd}: peer closed -> handle_close"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
         ],
     );
+}
+
+#[test]
+fn epoll_trace_shows_ctl_wait_and_handlers() {
+    let (fd, lines) = run_sequence_on(Backend::Epoll);
+    assert_lifecycle(fd, &lines, ": epoll_wait(");
+    let lines = plain(&lines);
+    // Connecting: the fd is added for reading and writing, and changed to
+    // read-only once the request is written (epoll_ctl only on a change).
+    assert_in_order(
+        &lines,
+        &[
+            format!("epoll_ctl(EPOLL_CTL_ADD, fd={fd}, events=EPOLLIN|EPOLLPRI|EPOLLOUT)"),
+            format!("  fd={fd} events=EPOLLOUT"),
+            format!("fd {fd}: EPOLLOUT -> handle_connect"),
+            format!("fd {fd}: EPOLLOUT -> handle_write"),
+            format!("epoll_ctl(EPOLL_CTL_MOD, fd={fd}, events=EPOLLIN|EPOLLPRI)"),
+            format!("fd {fd}: EPOLLIN -> handle_read"),
+            format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+            format!("fd {fd}: closed, removed from the map"),
+        ],
+    );
+    let adds = lines
+        .iter()
+        .filter(|l| l.starts_with(&format!("epoll_ctl(EPOLL_CTL_ADD, fd={fd},")))
+        .count();
+    assert_eq!(adds, 1, "registered once:\n{}", lines.join("\n"));
 }

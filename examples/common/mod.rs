@@ -4,31 +4,55 @@
 
 pub mod raw_server;
 
-use selectloop::Loop;
+use selectloop::{Backend, Loop};
 use std::fmt::Display;
 use std::io::Write;
 
-/// The backend switches of every example (EXAMPLES.md: `--poll|--select`).
+/// The backend switches of every example (EXAMPLES.md:
+/// `--poll|--select|--epoll`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoopArgs {
     /// Run the loop on poll(2) (asyncore's use_poll=True)
-    #[arg(long, conflicts_with = "select")]
+    #[arg(long, conflicts_with_all = ["select", "epoll"])]
     pub poll: bool,
     /// Run the loop on select(2) (the default, as asyncore's use_poll=False)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "epoll")]
     pub select: bool,
-    /// Print every loop iteration (what select/poll were asked and answered,
-    /// which handler ran) to stderr; same as RUST_LOG=selectloop=trace
+    /// Run the loop on epoll(7) (Linux only)
+    #[arg(long)]
+    pub epoll: bool,
+    /// Print every loop iteration (what select/poll/epoll were asked and
+    /// answered, which handler ran) to stderr; same as
+    /// RUST_LOG=selectloop=trace
     #[arg(long)]
     pub trace: bool,
 }
 
 impl LoopArgs {
+    /// The backend the flags ask for.
+    pub fn backend(&self) -> Backend {
+        if self.epoll {
+            Backend::Epoll
+        } else if self.poll {
+            Backend::Poll
+        } else {
+            Backend::Select
+        }
+    }
+
     /// Sets up logging (stderr) and returns the loop the flags ask for:
-    /// asyncore.loop(timeout=None, use_poll=...).
+    /// asyncore.loop(timeout=None, use_poll=...). A backend this platform
+    /// lacks (epoll off Linux) is a one-line error and exit status 2.
     pub fn start(&self) -> Loop {
         init_logging(self.trace);
-        Loop::new().timeout(None).use_poll(self.poll)
+        let backend = self.backend();
+        if !backend.is_available() {
+            eprintln!(
+                "error: --{backend} is not available on this platform (use --poll or --select)"
+            );
+            std::process::exit(2);
+        }
+        Loop::new().timeout(None).backend(backend)
     }
 }
 
@@ -81,30 +105,34 @@ pub fn fail(what: impl Display) -> ! {
     std::process::exit(1)
 }
 
-/// The channel that ends the loop on SIGINT/SIGTERM.
+/// The handler that ends the loop on SIGINT/SIGTERM.
 ///
-/// A signal handler may do almost nothing, so the classic trick is a
-/// *self-pipe*: the handler (installed by `signal_hook`) writes one byte to a
-/// socket pair, and the other end sits in the map like any channel. The
-/// signal thus becomes an ordinary read event, and the handler below stops
-/// the loop from inside it, which is asyncore's `raise ExitNow`.
+/// A signal handler may do almost nothing, and a flag it sets cannot wake a
+/// loop sleeping in select(2)/poll(2) (the wrappers retry `EINTR`). The
+/// crate's [`Signals`](selectloop::sources::Signals) source is the
+/// *self-pipe* done once: its OS-level handler writes to an eventfd (or a
+/// pipe) that sits in the map like any channel, so the signal becomes an
+/// ordinary read event, and this handler stops the loop from inside it,
+/// which is asyncore's `raise ExitNow`.
 struct StopOnSignal;
 
-impl selectloop::Handler for StopOnSignal {
-    fn writable(&mut self, _ch: &selectloop::Dispatcher) -> bool {
-        false
-    }
-    fn handle_read(
+impl selectloop::sources::SignalHandler for StopOnSignal {
+    fn handle_signal(
         &mut self,
-        ch: &mut selectloop::Dispatcher,
+        signal: i32,
         cx: &mut selectloop::Context<'_>,
     ) -> std::io::Result<()> {
-        let mut byte = [0u8; 16];
-        let _ = ch.recv(&mut byte)?;
-        log::info!("signal received, shutting down");
+        log::info!("signal {signal} received, shutting down");
         cx.exit();
         Ok(())
     }
+}
+
+/// The SIGINT/SIGTERM source; exits with a one-line error if the handlers
+/// cannot be installed.
+pub fn stop_signals() -> selectloop::sources::Signals {
+    selectloop::sources::Signals::new(&[libc::SIGINT, libc::SIGTERM])
+        .unwrap_or_else(|e| fail(format_args!("cannot install signal handlers: {e}")))
 }
 
 /// A new map with a channel that stops the loop (exit status 0) when the
@@ -113,12 +141,7 @@ impl selectloop::Handler for StopOnSignal {
 /// `listening on` is out, a SIGTERM must find its handler in place.
 pub fn map_ending_on_signals() -> selectloop::Map {
     let mut map = selectloop::Map::new();
-    match signal_pipe().and_then(selectloop::Dispatcher::from_socket) {
-        Ok(reader) => {
-            map.add(reader, StopOnSignal);
-        }
-        Err(e) => fail(format_args!("cannot install signal handlers: {e}")),
-    }
+    map.add(stop_signals(), StopOnSignal);
     map
 }
 
@@ -145,7 +168,7 @@ pub fn listen(addr: std::net::SocketAddr, backlog: i32) -> selectloop::Dispatche
 /// `asyncore.loop()`: runs until the map is empty or a signal stops it;
 /// a failure of the loop itself is a one-line error and exit status 1.
 pub fn run(event_loop: &Loop, map: &mut selectloop::Map) {
-    if let Err(e) = event_loop.run(map) {
+    if let Err(e) = event_loop.clone().run(map) {
         fail(format_args!("event loop failed: {e}"));
     }
 }
@@ -159,16 +182,22 @@ pub fn say(line: impl Display) {
     let _ = out.flush();
 }
 
-/// The read end of a *self-pipe*: SIGINT and SIGTERM each write a byte to
-/// it, so a signal shows up as "this fd is readable" in the very
-/// select(2)/poll(2) call the server already makes. Non-blocking. The raw
-/// servers watch it by hand; [`map_ending_on_signals`] puts it in the map.
-pub fn signal_pipe() -> std::io::Result<std::os::unix::net::UnixStream> {
-    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
-    reader.set_nonblocking(true)?;
-    writer.set_nonblocking(true)?;
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::low_level::pipe::register(signal, writer.try_clone()?)?;
+/// SIGINT and SIGTERM for a loop written by hand (the raw servers): the
+/// [`Signals`](selectloop::sources::Signals) source's fd is readable once
+/// either arrived, so a signal shows up in the very select(2)/poll(2) call
+/// the server already makes.
+pub struct StopSignals(selectloop::sources::Signals);
+
+impl StopSignals {
+    /// Installs the handlers; exits with a one-line error if it cannot.
+    pub fn new() -> StopSignals {
+        StopSignals(stop_signals())
     }
-    Ok(reader)
+}
+
+impl std::os::fd::AsRawFd for StopSignals {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        // The source is never closed while the server runs.
+        self.0.fileno().unwrap_or(-1)
+    }
 }

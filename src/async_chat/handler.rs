@@ -2,7 +2,8 @@
 //! [`Handler`] every one of them is.
 
 use super::AsyncChat;
-use crate::context::Context;
+use crate::channel::Predicates;
+use crate::event_loop::Context;
 use crate::handler::{DispatcherType, Handler};
 use std::io;
 
@@ -47,6 +48,11 @@ use std::io;
 /// ```
 #[allow(unused_variables)]
 pub trait AsyncChatHandler: Sized + 'static {
+    /// When the loop asks [`readable`](Self::readable) and
+    /// [`writable`](Self::writable) (see [`Handler::PREDICATES`]): every
+    /// iteration unless overridden.
+    const PREDICATES: Predicates = Predicates::EveryIteration;
+
     /// Data before the terminator arrived (asynchat's
     /// `collect_incoming_data`); called as often as the reads split it.
     /// Default: accumulate it in the channel, for
@@ -94,6 +100,20 @@ pub trait AsyncChatHandler: Sized + 'static {
         Ok(())
     }
 
+    /// The channel's deadline passed ([`Dispatcher::set_timeout`](crate::Dispatcher::set_timeout)
+    /// on the channel: an idle timeout pushed back on every read). Default:
+    /// what [`Handler::handle_timeout`] does for an `AsyncChat`.
+    fn handle_timeout(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_timeout()
+    }
+
+    /// The loop is shutting down gracefully ([`Context::shutdown`]).
+    /// Default: deliver what is queued, then close (`close_when_done`).
+    /// Override it to finish a reply still owed first.
+    fn handle_shutdown(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.default_handle_shutdown()
+    }
+
     /// A hook failed, or the input went over
     /// [`max_incoming`](AsyncChat::max_incoming) (an [`IncomingTooLong`](crate::IncomingTooLong)
     /// error; the channel is closed after this returns in that case).
@@ -108,6 +128,7 @@ pub trait AsyncChatHandler: Sized + 'static {
 /// what lets `map.add(AsyncChat::new(d), MyHandler)` register it. Reads run
 /// asynchat's terminator scan, writes send the queue.
 impl<T: AsyncChatHandler> Handler<AsyncChat> for T {
+    const PREDICATES: Predicates = T::PREDICATES;
     fn readable(&mut self, ch: &AsyncChat) -> bool {
         AsyncChatHandler::readable(self, ch)
     }
@@ -147,6 +168,14 @@ impl<T: AsyncChatHandler> Handler<AsyncChat> for T {
     }
     fn handle_close(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
         AsyncChatHandler::handle_close(self, ch, cx)
+    }
+    fn handle_timeout(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        AsyncChatHandler::handle_timeout(self, ch, cx)?;
+        ch.after_hook(self, cx)
+    }
+    fn handle_shutdown(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        AsyncChatHandler::handle_shutdown(self, ch, cx)?;
+        ch.after_hook(self, cx)
     }
     fn handle_error(&mut self, ch: &mut AsyncChat, err: io::Error, cx: &mut Context<'_>) {
         AsyncChatHandler::handle_error(self, ch, err, cx)

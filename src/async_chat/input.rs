@@ -3,7 +3,7 @@
 
 use super::terminator::{find, find_prefix_at_end, IncomingTooLong, Terminator};
 use super::{AsyncChat, AsyncChatHandler};
-use crate::context::Context;
+use crate::event_loop::Context;
 use std::io;
 
 impl AsyncChat {

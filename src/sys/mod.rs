@@ -1,4 +1,5 @@
-//! Layer 1: thin, safe wrappers over the `select(2)` and `poll(2)` syscalls.
+//! Layer 1: thin, safe wrappers over the `select(2)`, `poll(2)` and (on
+//! Linux) `epoll(7)` syscalls.
 //!
 //! Everything here is usable with no dispatcher and no [`Map`](crate::Map):
 //! the `select_server` and `poll_server` examples are written against this
@@ -19,11 +20,17 @@
 //!
 //! All of the crate's `unsafe` code lives in this module.
 
+#[cfg(target_os = "linux")]
+mod epoll;
 mod poll;
 mod select;
+pub(crate) mod signal;
 mod sigpipe;
 mod timeout;
+pub(crate) mod wake;
 
+#[cfg(target_os = "linux")]
+pub use epoll::{Epoll, EpollEvent};
 pub use poll::{poll, PollFd, PollFlags};
 pub use select::{select, FdSet, FdSetSizeError, FD_SETSIZE};
 pub(crate) use sigpipe::ignore_sigpipe_once;

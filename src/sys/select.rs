@@ -7,38 +7,18 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-const fn parse_usize(s: &str) -> usize {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    let mut n = 0usize;
-    while i < bytes.len() {
-        let d = bytes[i];
-        assert!(d.is_ascii_digit(), "SELECTLOOP_FD_SETSIZE is not a number");
-        n = n * 10 + (d - b'0') as usize;
-        i += 1;
-    }
-    n
-}
-
-const PROBED_FD_SETSIZE: usize = parse_usize(env!("SELECTLOOP_FD_SETSIZE"));
-
 /// The number of fds an `fd_set` holds on this platform: fds `0` to
 /// `FD_SETSIZE - 1` can be passed to select(2), larger ones cannot.
 ///
-/// Read from the C headers at build time (see `build.rs`), falling back to
-/// `libc::FD_SETSIZE`, and never more than the bits that `libc::fd_set`
-/// really has (a C compiler run with `-DFD_SETSIZE=4096` must not let an fd
-/// index past the set this crate allocates). Typically 1024.
+/// The `libc` crate's value, and never more than the bits that
+/// `libc::fd_set` really has, so an fd can never index past the set this
+/// crate allocates. Typically 1024.
 #[allow(clippy::unnecessary_cast)] // libc's type differs between platforms
 pub const FD_SETSIZE: usize = {
-    let probed = if PROBED_FD_SETSIZE == 0 {
-        libc::FD_SETSIZE as usize
-    } else {
-        PROBED_FD_SETSIZE
-    };
+    let declared = libc::FD_SETSIZE as usize;
     let storage = 8 * std::mem::size_of::<libc::fd_set>();
-    if probed < storage {
-        probed
+    if declared < storage {
+        declared
     } else {
         storage
     }
@@ -249,10 +229,15 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     #[test]
-    fn fd_setsize_matches_the_libc_crate() {
-        #[allow(clippy::unnecessary_cast)]
-        let libc_value = libc::FD_SETSIZE as usize;
-        assert_eq!(FD_SETSIZE, libc_value);
+    fn the_last_fd_below_fd_setsize_fits_and_the_next_is_refused() {
+        assert!(FD_SETSIZE <= 8 * std::mem::size_of::<libc::fd_set>());
+        let mut set = FdSet::new();
+        let last = (FD_SETSIZE - 1) as RawFd;
+        set.insert(last).unwrap();
+        assert!(set.contains(last));
+        let err = set.insert(FD_SETSIZE as RawFd).unwrap_err();
+        assert_eq!(err.limit, FD_SETSIZE);
+        assert!(!set.contains(FD_SETSIZE as RawFd));
     }
 
     #[test]

@@ -1,11 +1,32 @@
-//! Helpers shared by the integration tests that run the example binaries as
-//! processes: find the binary, start a server and read its `listening on`
-//! line, and make sure every process is killed when the test ends (pass or
-//! panic).
+//! Helpers shared by every integration test (the way mio's `tests/util`
+//! is), so no test file keeps a private copy:
+//!
+//! - the timeouts ([`PATIENCE`], [`TICK`], [`BOUNDED_WAIT`] and
+//!   [`BOUNDED_ITERATIONS`]) and the loops built from them ([`lp`],
+//!   [`bounded`]);
+//! - the backend lists: [`BACKENDS`] (the examples' flags) and
+//!   [`LOOP_BACKENDS`] (the library's), and the macros that run one body on
+//!   each backend (`every_backend!`) or on each backend × address family
+//!   (`every_backend_and_family!`, with [`Env`]), in [`backends`];
+//! - one recording handler, [`Recorder`] (in [`recorder`]), and its log;
+//! - a per-thread capture of the `log` facade ([`logs`]);
+//! - for the example tests: find the binary, start a server and read its
+//!   `listening on` line, and make sure every process is killed when the
+//!   test ends (pass or panic).
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(unused_imports)] // re-exports, used by some test binaries only
 
 #[macro_use]
 pub mod backends;
+pub mod families;
+pub mod logs;
+pub mod recorder;
+
+pub use families::{Env, Fam};
+pub use recorder::{
+    assert_no_errors, events, has, hook, keep_accepted, new_log, on_accepted, AcceptedHook,
+    ErrorHook, Hook, Log, Recorder,
+};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -17,12 +38,65 @@ use std::time::{Duration, Instant};
 
 /// Both loop backends, as the examples' flags: every test body runs once
 /// with each.
-pub const BACKENDS: [&str; 2] = ["--select", "--poll"];
+pub const BACKENDS: [&str; 3] = ["--select", "--poll", "--epoll"];
 
 /// How long a test waits for anything a process should do at once (start,
-/// answer, exit). Generous: CI machines are slow and noisy; a correct
-/// program takes milliseconds.
+/// answer, exit), and for any condition a loop should reach: the deadline
+/// of every "iterate until" in the tests. Generous: CI machines are slow
+/// and noisy; a correct program takes milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The wait of one iteration of a loop that a test steps (`count(1)` at a
+/// time, checking a condition in between): short, so a test never sleeps
+/// long on an idle map, long enough not to spin.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The wait of one iteration that a test expects to find something ready
+/// (`count(1)` once, then a check): a bound, never reached by a correct run.
+pub const ITERATION_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The wait of one iteration of a [`bounded`] loop.
+pub const BOUNDED_WAIT: Duration = Duration::from_millis(100);
+
+/// The iterations of a [`bounded`] loop: far more than any test needs.
+pub const BOUNDED_ITERATIONS: u64 = 2000;
+
+/// Every loop backend, for tests that loop over them in one body (a test
+/// whose backends must not run in parallel, say because it works at fixed
+/// fd numbers): the crate's own list, so a new backend is picked up here.
+pub const LOOP_BACKENDS: [selectloop::Backend; 3] = selectloop::Backend::ALL;
+
+/// A loop on `backend` that waits at most [`TICK`] per iteration (the
+/// caller adds `.count(..)`).
+pub fn lp(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new().timeout(TICK).backend(backend)
+}
+
+/// A loop on `backend` bounded in iterations ([`BOUNDED_ITERATIONS`] of at
+/// most [`BOUNDED_WAIT`]); it also ends as soon as the map is empty.
+pub fn bounded(backend: selectloop::Backend) -> selectloop::Loop {
+    selectloop::Loop::new()
+        .backend(backend)
+        .timeout(BOUNDED_WAIT)
+        .count(BOUNDED_ITERATIONS)
+}
+
+/// Whether a file descriptor is open at number `fd` now (whatever it is).
+pub fn fd_is_open(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: only used for F_GETFD, which reads the flags of whatever is (or
+    // is not) open at this number and touches nothing else.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// A path in the temporary directory no other test (of any binary running
+/// now) uses: `selectloop-test-<pid>-<tag>-<n>`. Nothing is created.
+pub fn temp_path(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("selectloop-test-{}-{tag}-{n}", std::process::id()))
+}
 
 /// The path of example `name`, built by `cargo test` next to the test
 /// binaries (`target/<profile>/examples/<name>`).
@@ -382,16 +456,254 @@ impl Server {
     }
 }
 
-// ---- Helpers for the library tests that drive a `Map` in-process ----
+// ---- Helpers for in-process tests of the library (appended) ----
 
-/// Every loop backend, named: a library test body runs once with each.
-/// Adding a backend is one line here.
+/// The loop backends, for tests that run the library in this process: each
+/// body runs once with each (name, loop): every backend the platform has.
 pub fn loop_backends() -> Vec<(&'static str, selectloop::Loop)> {
-    vec![
-        ("select", selectloop::Loop::new().use_poll(false)),
-        ("poll", selectloop::Loop::new().use_poll(true)),
-    ]
+    selectloop::Backend::ALL
+        .into_iter()
+        .filter(|b| b.is_available())
+        .map(|b| (b.name(), selectloop::Loop::new().backend(b)))
+        .collect()
 }
+
+/// Ends the whole test process (exit status 101, a message on stderr) if
+/// it is not dropped within [`PATIENCE`]: a loop blocked in
+/// `timeout(None)` that nothing wakes makes the test fail instead of hang.
+pub struct Watchdog {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    pub fn new(what: &str) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        let what = what.to_string();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(PATIENCE) {
+                eprintln!("watchdog: {what} still blocked after {PATIENCE:?}");
+                std::process::exit(101);
+            }
+        });
+        Watchdog { done: Some(tx) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The signals this process catches and ignores (`SigCgt`, `SigIgn` of
+/// `/proc/self/status`), as bit masks (bit `n - 1` for signal `n`).
+pub fn signal_masks() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let mask = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect("signal mask line")
+    };
+    (mask("SigCgt:"), mask("SigIgn:"))
+}
+
+/// Whether process `pid` is gone or a zombie: `None` if it is gone,
+/// `Some(state)` with its state letter (`Z` for a zombie) otherwise.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ...": the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+// ---- Helpers for the exercise checkers (tests/exercises.rs) ----
+
+/// The binary an exercise checker runs: the student's, if the environment
+/// variable `env` names one, else the reference solution `example`.
+pub fn exercise_binary(example: &str, env: &str) -> PathBuf {
+    match std::env::var_os(env) {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.exists(),
+                "{env}={} does not exist: build your solution first",
+                path.display()
+            );
+            path
+        }
+        _ => example_path(example),
+    }
+}
+
+impl Server {
+    /// Starts the binary at `path` (an example, or a student's solution)
+    /// with `args`, and waits for its `listening on` line.
+    pub fn start_binary(path: &std::path::Path, args: &[&str]) -> Server {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let child = Command::new(path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        Server::from_proc(Proc { child, name })
+    }
+}
+
+/// A line-oriented client: reads `\n`-terminated lines (without the line
+/// end), each within [`PATIENCE`].
+pub struct LineClient {
+    pub stream: std::net::TcpStream,
+    reader: BufReader<std::net::TcpStream>,
+}
+
+impl LineClient {
+    pub fn connect(addr: SocketAddr) -> LineClient {
+        let stream = connect(addr);
+        let reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        LineClient { stream, reader }
+    }
+
+    /// The next line, without `\r\n`; panics on end of stream or timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(_) => line.trim_end_matches(['\r', '\n']).to_string(),
+            Err(e) => panic!("no line within {PATIENCE:?}: {e}"),
+        }
+    }
+
+    /// Sends `text` and a `\n`.
+    pub fn send_line(&mut self, text: &str) {
+        use std::io::Write;
+        self.stream
+            .write_all(format!("{text}\n").as_bytes())
+            .expect("send line");
+    }
+
+    /// Asserts nothing arrives within `quiet`.
+    pub fn assert_silent(&mut self, quiet: Duration) {
+        self.stream.set_read_timeout(Some(quiet)).expect("timeout");
+        let mut line = String::new();
+        let got = self.reader.read_line(&mut line);
+        self.stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("timeout");
+        match got {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence, got {other:?}: {line:?}"),
+        }
+    }
+}
+
+// ---- Helpers for daemons' logs (tests/example_kv_daemon.rs) ----
+
+/// A process's stderr read line by line on a thread, for tests that wait
+/// for a log line while the process keeps running.
+pub struct LogLines {
+    rx: mpsc::Receiver<String>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Takes stderr and delivers it line by line ([`LogLines`]).
+    pub fn log_lines(&mut self) -> LogLines {
+        let stderr = self.child.stderr.take().expect("stderr piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl LogLines {
+    /// Waits at most `limit` for a line containing `needle` (lines before
+    /// it are kept in [`seen`](Self::seen)); `None` if none came.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Everything seen so far plus what has arrived, as one text (for
+    /// failure messages).
+    pub fn text(&mut self) -> String {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
+    }
+}
+
+/// The pids of the live processes and zombies whose parent is `pid`
+/// (from `/proc/*/stat`), each with its state letter (`Z`: a zombie).
+pub fn children_of(pid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ...": the fields after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next());
+        let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            if ppid == pid {
+                out.push((child, state));
+            }
+        }
+    }
+    out
+}
+
+// ---- Helpers for the library tests that drive a `Map` in-process ----
 
 /// Runs `event_loop` (its timeout replaced by `tick`) one iteration at a
 /// time for `span` of wall-clock time; returns how many iterations ran. An
@@ -403,7 +715,7 @@ pub fn iterations_during(
     tick: Duration,
     span: Duration,
 ) -> u64 {
-    let one = event_loop.clone().timeout(tick);
+    let mut one = event_loop.clone().timeout(tick);
     let start = Instant::now();
     let mut n = 0;
     while start.elapsed() < span {

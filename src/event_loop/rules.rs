@@ -1,4 +1,4 @@
-//! The event rules: how readiness reported by select(2) or poll(2) becomes
+//! The event rules: how readiness reported by select(2), poll(2) or epoll(7) becomes
 //! `handle_*` calls (asyncore's `readwrite`, `read`, `write`, `_exception`
 //! and the dispatcher's `handle_*_event` methods), and how handler errors are
 //! routed.
@@ -15,8 +15,9 @@
 //! | except set (`POLLPRI`) | otherwise | `handle_expt` |
 //! | `POLLHUP`, `POLLERR` without `POLLIN` | | `handle_close` |
 //! | `POLLHUP`, `POLLERR` with `POLLIN` | | `handle_read` only: data may be left to read; `recv` returns 0 (or the error) at the end, and that is the close |
-//! | `POLLNVAL` (poll), `EBADF` (select) | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
+//! | `POLLNVAL` (poll), `EBADF` (select), `EBADF` from `epoll_ctl` | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
 //! | the channel's deadline passed | | `handle_timeout` |
+//! | a graceful shutdown began | | `handle_shutdown` |
 //! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]), and the channel is closed: select can never watch it |
 //!
 //! After each handler: if it returned an error, `WouldBlock` is ignored, an
@@ -26,35 +27,32 @@
 //! loop was told to exit), none of its remaining events of the iteration is
 //! delivered.
 
+use super::context::Context;
+use super::trace::Readiness;
 use crate::channel::Channel;
-use crate::context::Context;
 use crate::dispatcher::is_disconnected;
-use crate::map::{Slots, Token};
+use crate::map::{Map, Token};
 use crate::sys::{FdSetSizeError, PollFlags};
 use std::io;
 use std::os::fd::RawFd;
 
 /// What the loop learned about one registered channel.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub(crate) enum Event {
-    /// poll(2) revents, or select(2)'s sets as POLLIN/POLLOUT/POLLPRI.
-    Ready(PollFlags),
-    /// The fd was closed while registered (POLLNVAL, or EBADF from select).
-    FdClosed,
+    /// The syscall's readiness, as poll(2) bits (select's sets and epoll's
+    /// events are mapped onto them).
+    Ready(Readiness),
+    /// The fd was closed while registered (POLLNVAL, EBADF from select or
+    /// epoll_ctl).
+    FdClosed(&'static str),
     /// select(2) cannot watch this fd.
     FdTooLarge(FdSetSizeError),
     /// The channel's deadline passed.
     Timeout,
     /// A graceful shutdown began.
     Shutdown,
-}
-
-/// Which syscall produced the event: only changes the trace wording, so a
-/// student reads each backend in its own terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Select,
-    Poll,
+    /// The backend refused to watch the fd for another reason (`ENOMEM`).
+    RegisterFailed(io::Error),
 }
 
 #[derive(Clone, Copy)]
@@ -70,66 +68,81 @@ enum Hook {
 /// Delivers `event` to channel `token`, if it is still the channel that was
 /// registered when the syscall was made; a stale token (the channel closed
 /// earlier in this iteration, maybe its fd already reused) is dropped.
-pub(crate) fn dispatch(slots: &mut Slots, token: Token, fd: RawFd, event: Event, backend: Backend) {
-    let Some(mut ch) = slots.take(token) else {
-        log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
-        return;
+/// Returns whether the channel is still in the map afterwards.
+pub(crate) fn dispatch(
+    map: &mut Map,
+    exit: &mut bool,
+    token: Token,
+    fd: RawFd,
+    event: Event,
+) -> bool {
+    let Some(mut ch) = map.take(token) else {
+        log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
+        return false;
     };
     if ch.dispatcher().is_closed() {
-        // Closed by another handler through `channel_mut(..).close()` since
+        // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
-        log::trace!("fd {fd}: event for a channel closed earlier in this iteration, dropped");
-        slots.put_back(token, ch);
-        return;
+        log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
+        map.put_back(token, ch, true);
+        return false;
     }
-    let removals = slots.removals;
+    let removals = map.removals();
     {
-        let mut cx = Context::new(slots, Some(token));
-        readwrite(&mut *ch, fd, event, backend, &mut cx);
+        let mut cx = Context::new(map, token, exit);
+        readwrite(&mut *ch, fd, event, &mut cx);
     }
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
-    ch.dispatcher_mut().stamp_accept_pause(removals);
-    slots.put_back(token, ch);
+    let d = ch.dispatcher_mut();
+    d.stamp_accept_pause(removals);
+    let closed_itself = d.is_closed();
+    let alive = map.put_back(token, ch, closed_itself);
+    if closed_itself && fd >= 0 {
+        log::trace!("fd {fd}: closed, removed from the map");
+    }
+    alive
 }
 
-fn readwrite(
-    ch: &mut dyn Channel,
-    fd: RawFd,
-    event: Event,
-    backend: Backend,
-    cx: &mut Context<'_>,
-) {
-    let flags = match event {
+fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>) {
+    let ready = match event {
         Event::FdTooLarge(err) => {
-            log::trace!("fd {fd}: out of range for select -> handle_error, channel closed");
+            log::trace!(
+                "fd {fd}: out of range for select (FD_SETSIZE is {}) -> handle_error, channel closed",
+                err.limit
+            );
             ch.handle_error(err.into(), cx);
             // select(2) can never watch this fd. A handle_error that keeps
-            // the channel would have it reported again on every pass, with
-            // a zero timeout: a spin. It leaves the map, as on POLLNVAL.
+            // the channel would have it reported again on every pass: it
+            // leaves the map, as on POLLNVAL.
             ch.dispatcher_mut().close();
             return;
         }
-        Event::FdClosed => return fd_closed(ch, fd, backend, cx),
-        Event::Timeout => return step(ch, fd, Hook::Timeout, "deadline passed", cx),
-        Event::Shutdown => return step(ch, fd, Hook::Shutdown, "graceful shutdown", cx),
-        Event::Ready(flags) if flags.intersects(PollFlags::POLLNVAL) => {
-            return fd_closed(ch, fd, backend, cx)
+        Event::FdClosed(cause) => return fd_closed(ch, fd, cause, cx),
+        Event::RegisterFailed(err) => {
+            log::trace!(
+                "fd {fd}: the backend cannot watch it ({err}) -> handle_error, channel closed"
+            );
+            ch.handle_error(err, cx);
+            ch.dispatcher_mut().close();
+            return;
         }
-        Event::Ready(flags) => flags,
+        Event::Timeout => return step(ch, fd, Hook::Timeout, &"deadline passed", cx),
+        Event::Shutdown => return step(ch, fd, Hook::Shutdown, &"graceful shutdown", cx),
+        Event::Ready(r) if r.flags.intersects(PollFlags::POLLNVAL) => {
+            return fd_closed(ch, fd, "POLLNVAL", cx)
+        }
+        Event::Ready(r) => r,
     };
-    let names = match backend {
-        Backend::Poll => ["POLLIN", "POLLOUT", "POLLPRI"],
-        Backend::Select => ["readable", "writable", "exceptional"],
-    };
+    let flags = ready.flags;
     let steps = [
-        (PollFlags::POLLIN, Hook::Read, names[0]),
-        (PollFlags::POLLOUT, Hook::Write, names[1]),
-        (PollFlags::POLLPRI, Hook::Expt, names[2]),
+        (PollFlags::POLLIN, Hook::Read),
+        (PollFlags::POLLOUT, Hook::Write),
+        (PollFlags::POLLPRI, Hook::Expt),
     ];
-    for (flag, hook, cause) in steps {
+    for (flag, hook) in steps {
         if flags.intersects(flag) {
-            step(ch, fd, hook, cause, cx);
+            step(ch, fd, hook, &ready, cx);
             if finished(ch, cx) {
                 return;
             }
@@ -141,13 +154,10 @@ fn readwrite(
     // that tail. `recv` drains it over the next passes, returns 0 at the
     // end, and that is the close. Without POLLIN there is nothing to read:
     // close now.
-    if flags.intersects(PollFlags::POLLIN) {
-        return;
-    }
-    if flags.intersects(PollFlags::POLLHUP) {
-        step(ch, fd, Hook::Close, "POLLHUP", cx);
-    } else if flags.intersects(PollFlags::POLLERR) {
-        step(ch, fd, Hook::Close, "POLLERR", cx);
+    if !flags.intersects(PollFlags::POLLIN)
+        && flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
+    {
+        step(ch, fd, Hook::Close, &ready, cx);
     }
 }
 
@@ -156,48 +166,79 @@ fn finished(ch: &dyn Channel, cx: &Context<'_>) -> bool {
     ch.dispatcher().is_closed() || cx.stopping()
 }
 
-fn step(ch: &mut dyn Channel, fd: RawFd, hook: Hook, cause: &str, cx: &mut Context<'_>) {
+fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Read => "handle_read",
+        Hook::Write => "handle_write",
+        Hook::Expt => "handle_expt",
+        Hook::Close => "handle_close",
+        Hook::Timeout => "handle_timeout",
+        Hook::Shutdown => "handle_shutdown",
+    }
+}
+
+fn step(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    hook: Hook,
+    cause: &dyn std::fmt::Display,
+    cx: &mut Context<'_>,
+) {
     let result = match hook {
         Hook::Read => read_event(ch, fd, cause, cx),
         Hook::Write => write_event(ch, fd, cause, cx),
         Hook::Expt => expt_event(ch, fd, cause, cx),
-        Hook::Close => {
-            log::trace!("fd {fd}: {cause} -> handle_close");
-            ch.handle_close(cx)
-        }
-        Hook::Timeout => {
+        Hook::Close | Hook::Timeout | Hook::Shutdown => {
             if fd < 0 {
-                log::trace!("timer: {cause} -> handle_timeout");
+                log::trace!("timer: {cause} -> {}", hook_name(hook));
             } else {
-                log::trace!("fd {fd}: {cause} -> handle_timeout");
+                log::trace!("fd {fd}: {cause} -> {}", hook_name(hook));
             }
-            ch.handle_timeout(cx)
-        }
-        Hook::Shutdown => {
-            log::trace!("fd {fd}: {cause} -> handle_shutdown");
-            ch.handle_shutdown(cx)
+            match hook {
+                Hook::Close => ch.handle_close(cx),
+                Hook::Timeout => ch.handle_timeout(cx),
+                _ => ch.handle_shutdown(cx),
+            }
         }
     };
     if let Err(err) = result {
-        route_error(ch, fd, err, cx);
+        route_error(ch, fd, hook, err, cx);
     }
     if ch.dispatcher_mut().take_close_pending() && !finished(ch, cx) {
-        log::trace!("fd {fd}: peer closed -> handle_close");
+        log::trace!("fd {fd}: peer closed (recv returned 0) -> handle_close");
         if let Err(err) = ch.handle_close(cx) {
-            route_error(ch, fd, err, cx);
+            route_error(ch, fd, Hook::Close, err, cx);
         }
         ch.dispatcher_mut().take_close_pending();
     }
 }
 
 /// asyncore's `readwrite` error rule.
-fn route_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context<'_>) {
+fn route_error(ch: &mut dyn Channel, fd: RawFd, hook: Hook, err: io::Error, cx: &mut Context<'_>) {
     if finished(ch, cx) {
         log::debug!("fd {fd}: error after close ignored: {err}");
     } else if err.kind() == io::ErrorKind::WouldBlock {
-        log::trace!("fd {fd}: would block (spurious wakeup), ignored");
-    } else if is_disconnected(&err) {
-        log::trace!("fd {fd}: {err} -> handle_close");
+        // Not a spurious wake-up: the usual case is a handler that read (or
+        // wrote) until the kernel had nothing more, in the same event.
+        log::trace!(
+            "fd {fd}: {} returned WouldBlock (nothing more to do now), ignored",
+            hook_name(hook)
+        );
+    } else {
+        let to = if is_disconnected(&err) {
+            "handle_close"
+        } else {
+            "handle_error"
+        };
+        log::trace!("fd {fd}: {err} -> {to}");
+        deliver_error(ch, fd, err, cx);
+    }
+}
+
+/// An error that means "peer gone" goes to `handle_close`, any other to
+/// `handle_error`.
+fn deliver_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context<'_>) {
+    if is_disconnected(&err) {
         if let Err(err) = ch.handle_close(cx) {
             if !finished(ch, cx) {
                 log::trace!("fd {fd}: handle_close failed -> handle_error");
@@ -205,7 +246,6 @@ fn route_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context
             }
         }
     } else {
-        log::trace!("fd {fd}: {err} -> handle_error");
         ch.handle_error(err, cx);
     }
 }
@@ -213,10 +253,19 @@ fn route_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context
 fn connect_event(
     ch: &mut dyn Channel,
     fd: RawFd,
-    cause: &str,
+    cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
 ) -> io::Result<()> {
-    ch.dispatcher_mut().finish_connect()?;
+    if let Err(err) = ch.dispatcher_mut().finish_connect() {
+        let to = if is_disconnected(&err) {
+            "handle_close"
+        } else {
+            "handle_error"
+        };
+        log::trace!("fd {fd}: {cause}: connect failed ({err}) -> {to}");
+        deliver_error(ch, fd, err, cx);
+        return Ok(());
+    }
     log::trace!("fd {fd}: {cause} -> handle_connect");
     ch.handle_connect(cx)
 }
@@ -224,7 +273,7 @@ fn connect_event(
 fn read_event(
     ch: &mut dyn Channel,
     fd: RawFd,
-    cause: &str,
+    cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
 ) -> io::Result<()> {
     let d = ch.dispatcher();
@@ -234,7 +283,9 @@ fn read_event(
     }
     if !d.connected() && d.connecting() {
         connect_event(ch, fd, cause, cx)?;
-        if finished(ch, cx) {
+        if finished(ch, cx) || !ch.dispatcher().connected() {
+            // Finished, or the connect failed and its error went to the
+            // handler already.
             return Ok(());
         }
     }
@@ -245,7 +296,7 @@ fn read_event(
 fn write_event(
     ch: &mut dyn Channel,
     fd: RawFd,
-    cause: &str,
+    cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
 ) -> io::Result<()> {
     let d = ch.dispatcher();
@@ -255,7 +306,9 @@ fn write_event(
     }
     if !d.connected() && d.connecting() {
         connect_event(ch, fd, cause, cx)?;
-        if finished(ch, cx) {
+        if finished(ch, cx) || !ch.dispatcher().connected() {
+            // Finished, or the connect failed and its error went to the
+            // handler already.
             return Ok(());
         }
     }
@@ -266,7 +319,7 @@ fn write_event(
 fn expt_event(
     ch: &mut dyn Channel,
     fd: RawFd,
-    cause: &str,
+    cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
 ) -> io::Result<()> {
     if let Some(err) = ch.dispatcher().take_error()? {
@@ -281,11 +334,7 @@ fn expt_event(
 /// belong to another file, so it is forgotten, not closed again; the channel
 /// hears of it through `handle_error` and leaves the map in any case (else
 /// poll would report `POLLNVAL` forever: a 100% CPU spin).
-fn fd_closed(ch: &mut dyn Channel, fd: RawFd, backend: Backend, cx: &mut Context<'_>) {
-    let cause = match backend {
-        Backend::Poll => "POLLNVAL",
-        Backend::Select => "EBADF from select",
-    };
+fn fd_closed(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) {
     log::trace!("fd {fd}: {cause} -> handle_error, channel removed");
     ch.dispatcher_mut().forget_fd();
     let err = io::Error::other(format!(
@@ -358,7 +407,13 @@ mod tests {
         let d = Dispatcher::from_socket(a).unwrap();
         let fd = d.fileno().unwrap();
         let t = map.add(d, obj);
-        dispatch(&mut map.slots, t, fd, Event::Ready(flags), Backend::Poll);
+        let ready = Readiness {
+            flags,
+            syscall: super::super::trace::Syscall::Poll,
+        };
+        let mut exit_now = false;
+        dispatch(&mut map, &mut exit_now, t.token(), fd, Event::Ready(ready));
+        assert_eq!(exit_now, exit);
         let seen = log.borrow().clone();
         if flags.intersects(PollFlags::POLLNVAL) {
             assert!(!map.contains(t), "POLLNVAL removes the channel");
