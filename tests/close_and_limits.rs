@@ -494,24 +494,33 @@ fn close_when_done_with_unread_input_delivers_the_tail_async_chat() {
 
 #[test]
 fn a_lingering_close_ends_by_itself_if_the_peer_never_closes() {
-    use selectloop::DispatcherWithSend;
-    for (name, event_loop) in loop_backends() {
-        let (server, client) = tcp_pair();
-        (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
-        std::thread::sleep(Duration::from_millis(20));
-        let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
-        ch.send(b"bye").unwrap();
-        ch.close_when_done();
-        let mut map = Map::new();
-        map.add(ch, Deaf);
-        let start = std::time::Instant::now();
-        run_until_empty(&event_loop, &mut map);
-        let took = start.elapsed();
-        assert!(
-            took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
-            "{name}: closed after {took:?}"
-        );
-        drop(client);
+    // Each backend waits LINGER_TIME: on threads of their own, at once.
+    let runs: Vec<_> = loop_backends()
+        .into_iter()
+        .map(|(name, event_loop)| {
+            std::thread::spawn(move || {
+                use selectloop::DispatcherWithSend;
+                let (server, client) = tcp_pair();
+                (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
+                std::thread::sleep(Duration::from_millis(20));
+                let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
+                ch.send(b"bye").unwrap();
+                ch.close_when_done();
+                let mut map = Map::new();
+                map.add(ch, Deaf);
+                let start = std::time::Instant::now();
+                run_until_empty(&event_loop, &mut map);
+                let took = start.elapsed();
+                assert!(
+                    took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
+                    "{name}: closed after {took:?}"
+                );
+                drop(client);
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().expect("a backend failed");
     }
 }
 
