@@ -462,3 +462,53 @@ fn serves_queued_clients_with_few_fds(backend: &str) {
         }
     }
 }
+
+/// Issue 10, item 3: the original accepted one connection per loop pass,
+/// so a burst overflowed the default backlog of 5 (dropped SYNs, 1 s
+/// retransmits). Connections waiting together are now accepted in one
+/// wake-up: six clients queued while the forwarder is stopped cost one
+/// `handle_accept` (the trace says so), and all are served.
+#[test]
+fn a_burst_waiting_in_the_backlog_is_accepted_in_one_wake_up() {
+    const WAITING: usize = 6; // what a backlog of 5 holds
+    let remote = endless_remote(|s| {
+        let _ = echo(s);
+    });
+    for backend in BACKENDS {
+        let port = remote.port().to_string();
+        let mut server = Server::start(
+            NAME,
+            &[
+                "-l",
+                "127.0.0.1",
+                "-p",
+                "0",
+                "-r",
+                "127.0.0.1",
+                "-P",
+                &port,
+                backend,
+                "--trace",
+            ],
+        );
+        let err = server.proc.collect_stderr();
+        server.proc.signal(libc::SIGSTOP);
+        thread::sleep(Duration::from_millis(20)); // stopped in its wait
+        let mut clients: Vec<TcpStream> = (0..WAITING).map(|_| connect(server.addr)).collect();
+        server.proc.signal(libc::SIGCONT);
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.write_all(b"ping").unwrap();
+            let mut back = [0u8; 4];
+            c.read_exact(&mut back)
+                .unwrap_or_else(|e| panic!("{backend}: client {i} not served: {e}"));
+        }
+        server.proc.signal(libc::SIGTERM);
+        assert!(server.proc.wait_timeout(PATIENCE).is_some());
+        let trace = err.recv_timeout(PATIENCE).unwrap();
+        let wake_ups = trace.matches("-> handle_accept").count();
+        assert_eq!(
+            wake_ups, 1,
+            "{backend}: {WAITING} waiting connections took {wake_ups} handle_accept calls"
+        );
+    }
+}
