@@ -97,6 +97,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// A line-based chat room over async_chat.
 #[derive(Parser, Debug)]
@@ -104,6 +105,9 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8123")]
     bind: SocketAddr,
+    /// Close a connection that sends nothing for this many seconds (0: never)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
     #[command(flatten)]
     backend: common::LoopArgs,
 }
@@ -128,14 +132,33 @@ struct ChatSession {
     room: Rc<RefCell<Room>>,
     /// `None` until the client has chosen a free name.
     name: Option<Vec<u8>>,
+    /// Close the connection after this long without input.
+    idle: Option<Duration>,
 }
 
 impl AsyncChatHandler for ChatSession {
-    // collect_incoming_data is not written out: its default appends the data
-    // to the channel's buffer, which found_terminator takes. That is
-    // Python's `self.data.append(data)` and `b"".join(self.data)`.
+    /// Python's `self.data.append(data)` (the default, which
+    /// found_terminator's `take_incoming` joins), plus: any input pushes the
+    /// idle deadline back.
+    fn collect_incoming_data(&mut self, ch: &mut AsyncChat, data: &[u8]) {
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle);
+        }
+        ch.collect(data);
+    }
+
+    /// Silent for the idle timeout: say why, deliver what is queued, close
+    /// (a client that connects and says nothing is not held forever).
+    fn handle_timeout(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.push(b"Closing: idle for too long.\r\n");
+        ch.close_when_done();
+        Ok(())
+    }
 
     fn found_terminator(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle); // an empty line is input too
+        }
         // The terminator is b"\n"; a client that sends "\r\n" leaves a "\r".
         let mut line = ch.take_incoming();
         if line.last() == Some(&b'\r') {
@@ -240,6 +263,7 @@ impl Drop for ChatSession {
 /// The listening socket: Python's `ChatServer(dispatcher)`.
 struct ChatServer {
     room: Rc<RefCell<Room>>,
+    idle: Option<Duration>,
 }
 
 impl Handler for ChatServer {
@@ -257,11 +281,15 @@ impl Handler for ChatServer {
         ch.set_max_incoming(MAX_LINE);
         ch.set_output_limit(MAX_BACKLOG);
         ch.push(b"What's your name?\r\n");
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle);
+        }
         cx.add(
             ch,
             ChatSession {
                 room: self.room.clone(),
                 name: None,
+                idle: self.idle,
             },
         );
         Ok(())
@@ -275,6 +303,7 @@ fn main() {
     // The signal channel first, then ChatServer(8123).
     let mut map = common::map_ending_on_signals();
     let room = Rc::new(RefCell::new(Room::default()));
-    map.add(common::listen(args.bind, 128), ChatServer { room });
+    let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
+    map.add(common::listen(args.bind, 128), ChatServer { room, idle });
     common::run(&event_loop, &mut map); // asyncore.loop()
 }

@@ -38,6 +38,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Echoes every byte back to the same connection.
 #[derive(Parser, Debug)]
@@ -45,6 +46,9 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Close a connection that sends nothing for this many seconds (0: never)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
     #[command(flatten)]
     backend: common::LoopArgs,
 }
@@ -62,6 +66,8 @@ type ReadBuffer = Rc<RefCell<Vec<u8>>>;
 /// One client connection: asyncore's `EchoHandler(dispatcher_with_send)`.
 struct EchoHandler {
     buf: ReadBuffer,
+    /// Close the connection after this long without input.
+    idle: Option<Duration>,
 }
 
 impl Handler<DispatcherWithSend> for EchoHandler {
@@ -75,6 +81,10 @@ impl Handler<DispatcherWithSend> for EchoHandler {
         ch: &mut DispatcherWithSend,
         _cx: &mut Context<'_>,
     ) -> io::Result<()> {
+        if let Some(idle) = self.idle {
+            // Any input pushes the idle deadline back: O(1), no allocation.
+            ch.set_timeout(idle);
+        }
         let mut data = self.buf.borrow_mut();
         loop {
             let n = ch.recv(&mut data)?;
@@ -94,6 +104,18 @@ impl Handler<DispatcherWithSend> for EchoHandler {
         }
     }
 
+    /// Nothing arrived for the idle timeout: deliver what is queued, then
+    /// close (a client that connects and says nothing is not held forever).
+    fn handle_timeout(
+        &mut self,
+        ch: &mut DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        log::info!("closing an idle connection: {ch:?}");
+        ch.close_when_done();
+        Ok(())
+    }
+
     // handle_close is not written out: DispatcherWithSend's default closes,
     // and if the client only shut down its write side (`nc -N`), first
     // delivers the echo still queued for it. asyncore's close-at-once lost
@@ -103,6 +125,7 @@ impl Handler<DispatcherWithSend> for EchoHandler {
 /// The listening socket: asyncore's `EchoServer(dispatcher)`.
 struct EchoServer {
     buf: ReadBuffer,
+    idle: Option<Duration>,
 }
 
 impl Handler for EchoServer {
@@ -114,10 +137,15 @@ impl Handler for EchoServer {
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
         log::info!("Incoming connection from {}", DisplayAddr(&addr));
+        let mut conn = DispatcherWithSend::new(Dispatcher::from_accepted(sock, addr)?);
+        if let Some(idle) = self.idle {
+            conn.set_timeout(idle);
+        }
         cx.add(
-            DispatcherWithSend::new(Dispatcher::from_accepted(sock, addr)?),
+            conn,
             EchoHandler {
                 buf: Rc::clone(&self.buf),
+                idle: self.idle,
             },
         );
         Ok(())
@@ -131,6 +159,7 @@ fn main() {
     // The signal channel first, then EchoServer('localhost', 8080).
     let mut map = common::map_ending_on_signals();
     let buf = Rc::new(RefCell::new(vec![0; READ_SIZE]));
-    map.add(common::listen(args.bind, 128), EchoServer { buf });
+    let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
+    map.add(common::listen(args.bind, 128), EchoServer { buf, idle });
     common::run(&event_loop, &mut map); // asyncore.loop()
 }

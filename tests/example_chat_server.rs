@@ -389,3 +389,33 @@ fn control_bytes_in_lines_and_names_are_escaped() {
         );
     }
 }
+
+/// `--idle-timeout`: a silent client is told and closed after the timeout;
+/// a client that keeps talking is not (each line pushes the deadline back).
+#[test]
+fn an_idle_client_is_closed_and_a_talking_one_is_not() {
+    for backend in BACKENDS {
+        let server = Server::start(
+            NAME,
+            &["--bind", "127.0.0.1:0", "--idle-timeout", "1", backend],
+        );
+        let mut silent = Client::connect(server.addr);
+        let mut talking = Client::join(server.addr, "ann");
+        let start = std::time::Instant::now();
+        for _ in 0..7 {
+            talking.send("\r\n"); // an empty line is input too
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        silent.expect("Closing: idle for too long.");
+        let mut rest = Vec::new();
+        silent.reader.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{backend}: then a clean close");
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(900),
+            "{backend}: closed early"
+        );
+        let mut bob = Client::join(server.addr, "bob");
+        bob.send("hello\r\n");
+        talking.expect("<bob> hello");
+    }
+}

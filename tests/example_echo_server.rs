@@ -196,3 +196,40 @@ fn a_half_closed_client_gets_its_whole_echo() {
         assert!(got == data, "{backend}: the echo differs");
     }
 }
+
+/// `--idle-timeout`: a client that sends nothing is closed after the
+/// timeout; one that keeps talking is not (each input pushes the deadline
+/// back). Issue: servers held silent connections forever.
+#[test]
+fn an_idle_client_is_closed_and_a_talking_one_is_not() {
+    use std::io::Read;
+    for backend in BACKENDS {
+        let server = Server::start(
+            NAME,
+            &["--bind", "127.0.0.1:0", "--idle-timeout", "1", backend],
+        );
+        let mut silent = connect(server.addr);
+        let talking = connect(server.addr);
+        let start = Instant::now();
+        // The talking client sends every 300 ms for 2 s, reading its echo.
+        for _ in 0..7 {
+            let echo = send_and_receive(&talking, b"hi".to_vec(), 2);
+            assert_eq!(echo, b"hi", "{backend}");
+            thread::sleep(Duration::from_millis(300));
+        }
+        // By now the silent one was closed: EOF, not a reset.
+        silent
+            .set_read_timeout(Some(PATIENCE))
+            .expect("read timeout");
+        let mut rest = Vec::new();
+        silent.read_to_end(&mut rest).expect("a clean close");
+        assert!(rest.is_empty(), "{backend}");
+        assert!(
+            start.elapsed() >= Duration::from_millis(900),
+            "{backend}: closed early"
+        );
+        // The talking one still echoes.
+        let echo = send_and_receive(&talking, b"still here".to_vec(), 10);
+        assert_eq!(echo, b"still here", "{backend}");
+    }
+}
