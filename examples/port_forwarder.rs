@@ -89,6 +89,16 @@
 //!   meanwhile): at most one read is ever queued per direction, the rest
 //!   waits in the kernel's socket buffers, and TCP flow control slows the
 //!   sender down. Bytes are copied once, from one socket to the other.
+//! * **Accepting under load.** The original accepts one connection per
+//!   loop pass, so bursts overflow the backlog (multi-second stalls and
+//!   resets under redis-benchmark); here every waiting connection is
+//!   accepted on each wake-up (at most [`ACCEPT_BATCH`]). And the remote
+//!   socket is made before the accept: out of file descriptors, the
+//!   forwarder pauses accepting and clients wait in the backlog until fds
+//!   free up, instead of being accepted and dropped.
+//! * **`TCP_NODELAY` on both sides**, as a proxy should (socat's
+//!   `nodelay`): without it Nagle's algorithm put tens of milliseconds on
+//!   the latency tail.
 //! * **A refused remote** (nothing listening, unreachable) reaches the
 //!   sender's `handle_error`: it logs the error and closes that client
 //!   only. The forwarder keeps serving the others.
@@ -99,7 +109,8 @@ mod common;
 
 use clap::{CommandFactory, Parser};
 use selectloop::{
-    Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, SockAddr, Socket, Type,
+    is_fd_shortage, Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, SockAddr, Socket,
+    Type, ACCEPT_BATCH,
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -185,25 +196,89 @@ impl Pipe {
 struct Forwarder {
     remote: SocketAddr,
     buf: ReadBuffer,
+    /// A remote socket made for a connection that was not there after all
+    /// (a spurious wake-up), kept for the next one.
+    spare: Option<Dispatcher>,
 }
 
 impl Handler for Forwarder {
-    /// `conn, addr = self.accept(); sender(receiver(conn), ...)`
-    fn handle_accepted(
+    /// `conn, addr = self.accept(); sender(receiver(conn), ...)`, for every
+    /// connection waiting (up to [`ACCEPT_BATCH`] per wake-up: the original
+    /// took one per loop pass, and bursts overflowed the backlog).
+    ///
+    /// The remote socket is made *before* the accept: out of fds, the
+    /// forwarder pauses accepting and the client waits in the backlog
+    /// until a connection closes, instead of being accepted and dropped
+    /// because its remote socket could not be made.
+    fn handle_accept(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        // Setting a connection up costs more than accepting it, and a burst
+        // keeps arriving meanwhile: so the queue is drained (accept until
+        // it would block) before each setup, and a small backlog does not
+        // overflow while earlier connections are being set up.
+        let mut waiting = VecDeque::new();
+        let mut budget = ACCEPT_BATCH;
+        loop {
+            while budget > 0 && !ch.is_accept_paused() {
+                match self.accept_one(ch)? {
+                    Some(next) => waiting.push_back(next),
+                    None => break,
+                }
+                budget -= 1;
+            }
+            let Some((conn, addr, remote)) = waiting.pop_front() else {
+                return Ok(());
+            };
+            self.serve(conn, addr, remote, cx)?;
+        }
+    }
+}
+
+impl Forwarder {
+    /// Accepts one waiting connection, with its remote socket made first:
+    /// out of fds, accepting pauses and the client waits in the backlog.
+    fn accept_one(
         &mut self,
-        _ch: &mut Dispatcher,
+        ch: &mut Dispatcher,
+    ) -> io::Result<Option<(Socket, SockAddr, Dispatcher)>> {
+        let remote = match self.spare.take() {
+            Some(remote) => remote,
+            None => match Dispatcher::create_socket(Domain::for_address(self.remote), Type::STREAM)
+            {
+                Ok(remote) => remote,
+                Err(e) if is_fd_shortage(&e) => {
+                    log::warn!("cannot make a remote socket ({e}); pausing accepts");
+                    ch.pause_accepting();
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        // Out of fds here too pauses accepting (Dispatcher::accept).
+        match ch.accept()? {
+            Some((conn, addr)) => Ok(Some((conn, addr, remote))),
+            None => {
+                self.spare = Some(remote); // for the next connection
+                Ok(None)
+            }
+        }
+    }
+
+    /// `sender(receiver(conn), remoteip, remoteport)`: the client's half
+    /// and a connection to the remote.
+    fn serve(
+        &mut self,
         conn: Socket,
         addr: SockAddr,
+        mut remote: Dispatcher,
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
         log::info!("Connected from {} to {}", DisplayAddr(&addr), self.remote);
         let pipe = Rc::new(RefCell::new(Pipe::default()));
 
-        // sender.__init__: create_socket + connect (non-blocking: the
-        // connection completes later, in the loop).
-        let mut remote = Dispatcher::create_socket(Domain::for_address(self.remote), Type::STREAM)?;
-        // A proxy sends what it gets at once (socat's `nodelay`): without
-        // it, Nagle's algorithm holds small replies for an ACK delay.
+        // sender.__init__: connect (non-blocking: the connection completes
+        // later, in the loop). A proxy sends what it gets at once (socat's
+        // `nodelay`): without it, Nagle's algorithm holds small replies for
+        // an ACK delay.
         remote.set_nodelay(true)?;
         if let Err(e) = remote.connect(self.remote) {
             // Failed before even trying (e.g. no route): drop this client.
@@ -418,7 +493,11 @@ fn main() {
     let buf = Rc::new(RefCell::new(vec![0; READ_SIZE]));
     map.add(
         common::listen(local, args.backlog),
-        Forwarder { remote, buf },
+        Forwarder {
+            remote,
+            buf,
+            spare: None,
+        },
     );
     common::run(&event_loop, &mut map); // asyncore.loop()
 }

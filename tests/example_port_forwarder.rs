@@ -364,3 +364,151 @@ fn sigterm_and_sigint_end_the_forwarder() {
         }
     }
 }
+
+/// A remote that accepts connections for as long as the test runs and
+/// serves each with `serve` on a thread of its own.
+fn endless_remote(serve: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(s) = s else { return };
+            let _ = s.set_read_timeout(Some(PATIENCE));
+            thread::spawn(move || serve(s));
+        }
+    });
+    addr
+}
+
+/// Issue 10, item 3: out of fds, the forwarder used to accept a client,
+/// fail to make its remote socket (EMFILE) and drop it, draining the whole
+/// backlog into closes. Now it pauses accepting: with 64 fds, every client
+/// of a crowd is served once earlier ones leave.
+#[test]
+fn out_of_fds_clients_wait_and_are_served_later() {
+    for backend in BACKENDS.iter().filter(|b| **b != "--poll") {
+        serves_queued_clients_with_few_fds(backend);
+    }
+}
+
+/// The poll backend fails this today, in the loop rather than the
+/// forwarder: poll(2) refuses (`EINVAL`) an array longer than
+/// RLIMIT_NOFILE, and the backend keeps the entries of closed channels
+/// until they outnumber the live ones, so under fd pressure the array
+/// passes the limit and the loop ends with "Invalid argument".
+#[test]
+#[ignore = "poll backend: EINVAL when the pollfd array (with dead entries) exceeds RLIMIT_NOFILE"]
+fn out_of_fds_clients_wait_and_are_served_later_on_poll() {
+    serves_queued_clients_with_few_fds("--poll");
+}
+
+fn serves_queued_clients_with_few_fds(backend: &str) {
+    use std::process::{Command, Stdio};
+    const CLIENTS: usize = 45; // more pairs than 64 fds allow at once
+    let remote = endless_remote(|s| {
+        let _ = echo(s);
+    });
+    // Each client costs two fds: with 64 the accept may get the last fd
+    // (and the remote socket fail), with 65 the remote socket may: both.
+    for limit in [64, 65] {
+        let port = remote.port().to_string();
+        let script = format!("ulimit -n {limit} || exit 97; exec \"$@\"");
+        let child = Command::new("bash")
+            .args(["-c", &script, "low-fds"])
+            .arg(example_path(NAME))
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                "0",
+                "-r",
+                "127.0.0.1",
+                "-P",
+                &port,
+                backend,
+            ])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bash");
+        let server = Server::from_proc(Proc {
+            child,
+            name: NAME.to_string(),
+        });
+        let to = server.addr;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                thread::spawn(move || -> Result<(), String> {
+                    let mut s = connect(to);
+                    let msg = format!("hello from {i}");
+                    s.write_all(msg.as_bytes()).map_err(|e| e.to_string())?;
+                    let mut back = vec![0u8; msg.len()];
+                    s.read_exact(&mut back)
+                        .map_err(|e| format!("client {i}: no echo: {e}"))?;
+                    if back != msg.as_bytes() {
+                        return Err(format!("client {i}: echo differs"));
+                    }
+                    thread::sleep(Duration::from_millis(1500)); // hold the fds a while
+                    Ok(())
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{backend}, {limit} fds: {e}"));
+        }
+    }
+}
+
+/// Issue 10, item 3: the original accepted one connection per loop pass,
+/// so a burst overflowed the default backlog of 5 (dropped SYNs, 1 s
+/// retransmits). Connections waiting together are now accepted in one
+/// wake-up: six clients queued while the forwarder is stopped cost one
+/// `handle_accept` (the trace says so), and all are served.
+#[test]
+fn a_burst_waiting_in_the_backlog_is_accepted_in_one_wake_up() {
+    const WAITING: usize = 6; // what a backlog of 5 holds
+    let remote = endless_remote(|s| {
+        let _ = echo(s);
+    });
+    for backend in BACKENDS {
+        let port = remote.port().to_string();
+        let mut server = Server::start(
+            NAME,
+            &[
+                "-l",
+                "127.0.0.1",
+                "-p",
+                "0",
+                "-r",
+                "127.0.0.1",
+                "-P",
+                &port,
+                backend,
+                "--trace",
+            ],
+        );
+        let err = server.proc.collect_stderr();
+        server.proc.signal(libc::SIGSTOP);
+        thread::sleep(Duration::from_millis(20)); // stopped in its wait
+        let mut clients: Vec<TcpStream> = (0..WAITING).map(|_| connect(server.addr)).collect();
+        server.proc.signal(libc::SIGCONT);
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.write_all(b"ping").unwrap();
+            let mut back = [0u8; 4];
+            c.read_exact(&mut back)
+                .unwrap_or_else(|e| panic!("{backend}: client {i} not served: {e}"));
+        }
+        server.proc.signal(libc::SIGTERM);
+        assert!(server.proc.wait_timeout(PATIENCE).is_some());
+        let trace = err.recv_timeout(PATIENCE).unwrap();
+        let wake_ups = trace.matches("-> handle_accept").count();
+        assert_eq!(
+            wake_ups, 1,
+            "{backend}: {WAITING} waiting connections took {wake_ups} handle_accept calls"
+        );
+    }
+}
