@@ -391,13 +391,11 @@ fn out_of_fds_clients_wait_and_are_served_later() {
     }
 }
 
-/// The poll backend fails this today, in the loop rather than the
-/// forwarder: poll(2) refuses (`EINVAL`) an array longer than
-/// RLIMIT_NOFILE, and the backend keeps the entries of closed channels
-/// until they outnumber the live ones, so under fd pressure the array
-/// passes the limit and the loop ends with "Invalid argument".
+/// On poll as well: poll(2) refuses (`EINVAL`) an array longer than
+/// RLIMIT_NOFILE, so the backend must not keep closed channels' entries
+/// into the wait (it did, and the loop ended with "Invalid argument"
+/// under fd pressure).
 #[test]
-#[ignore = "poll backend: EINVAL when the pollfd array (with dead entries) exceeds RLIMIT_NOFILE"]
 fn out_of_fds_clients_wait_and_are_served_later_on_poll() {
     serves_queued_clients_with_few_fds("--poll");
 }
