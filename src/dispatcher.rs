@@ -714,7 +714,15 @@ impl Dispatcher {
     /// Shuts down one or both directions of a connected socket (for example
     /// `Shutdown::Write` to send EOF while still reading).
     pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        self.sock()?.shutdown(how)
+        let sock = self.sock()?;
+        sock.shutdown(how)?;
+        if how == Shutdown::Write {
+            log::trace!(
+                "fd {}: half-close passed on: shutdown(SHUT_WR)",
+                sock.as_raw_fd()
+            );
+        }
+        Ok(())
     }
 
     /// Closes a connection whose last byte has been sent, the way nginx's
@@ -756,6 +764,12 @@ impl Dispatcher {
             "{:?}: lingering close, waiting for the peer's end of file",
             self
         );
+        if let Some(fd) = self.fileno() {
+            log::trace!(
+                "fd {fd}: lingering close: shutdown(SHUT_WR), input discarded until the peer's EOF (at most {} s)",
+                LINGER_TIME.as_secs()
+            );
+        }
         self.set_timeout(LINGER_TIME);
     }
 
