@@ -117,6 +117,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// Forwards every connection to LOCAL_IP:LOCAL_PORT to REMOTE_IP:REMOTE_PORT.
 #[derive(Parser, Debug)]
@@ -137,6 +138,10 @@ struct Args {
     /// Length of the queue of connections not yet accepted (listen's backlog)
     #[arg(long, default_value_t = 5)]
     backlog: i32,
+    /// Close a forwarded connection when neither side sent anything for
+    /// this many seconds (0: never)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
     #[command(flatten)]
     backend: common::LoopArgs,
 }
@@ -179,6 +184,9 @@ struct Flow {
 struct Pipe {
     client_to_remote: Flow,
     remote_to_client: Flow,
+    /// When either side last sent something (the idle timeout counts from
+    /// here).
+    last_input: Option<Instant>,
 }
 
 impl Pipe {
@@ -196,6 +204,8 @@ impl Pipe {
 struct Forwarder {
     remote: SocketAddr,
     buf: ReadBuffer,
+    /// Close a pair that has been silent both ways this long.
+    idle: Option<Duration>,
     /// A remote socket made for a connection that was not there after all
     /// (a spurious wake-up), kept for the next one.
     spare: Option<Dispatcher>,
@@ -289,9 +299,15 @@ impl Forwarder {
         // receiver(conn), then sender(receiver, ...). Each needs the other's
         // token: the receiver is added first, and learns the sender's token
         // right after (Python: `receiver.sender = self`).
-        let client = Dispatcher::from_accepted(conn, addr)?;
+        let mut client = Dispatcher::from_accepted(conn, addr)?;
         client.set_nodelay(true)?;
-        let receiver = cx.add(client, Half::receiver(&pipe, &self.buf));
+        if let Some(idle) = self.idle {
+            // One deadline per pair, on the client's half: it looks at when
+            // either side last sent, and re-arms or closes the pair.
+            client.set_timeout(idle);
+            pipe.borrow_mut().last_input = Some(Instant::now());
+        }
+        let receiver = cx.add(client, Half::receiver(&pipe, &self.buf, self.idle));
         let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));
         if let Some(r) = cx.handler_mut(receiver) {
             r.peer = Some(sender);
@@ -314,11 +330,13 @@ struct Half {
     /// This side's write half is shut down: the other side's EOF has been
     /// passed on.
     shut: bool,
+    /// The pair's idle timeout (the client's half only).
+    idle: Option<Duration>,
 }
 
 impl Half {
     /// `receiver(conn)`: the client's side.
-    fn receiver(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer) -> Half {
+    fn receiver(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer, idle: Option<Duration>) -> Half {
         Half {
             side: Side::Client,
             pipe: Rc::clone(pipe),
@@ -326,6 +344,7 @@ impl Half {
             peer: None,
             eof: false,
             shut: false,
+            idle,
         }
     }
 
@@ -342,6 +361,7 @@ impl Half {
             peer: Some(receiver),
             eof: false,
             shut: false,
+            idle: None,
         }
     }
 }
@@ -373,6 +393,9 @@ impl Handler for Half {
     fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         let mut buf = self.buf.borrow_mut();
         let mut pipe = self.pipe.borrow_mut();
+        if pipe.last_input.is_some() {
+            pipe.last_input = Some(Instant::now());
+        }
         let (outgoing, _) = pipe.flows(self.side);
         loop {
             let n = ch.recv(&mut buf)?;
@@ -455,6 +478,25 @@ impl Handler for Half {
         Ok(())
     }
 
+    /// The client's half: the pair's idle deadline passed. If either side
+    /// sent something since it was set, wait the rest; else close both.
+    fn handle_timeout(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        let (Some(idle), Some(last)) = (self.idle, self.pipe.borrow().last_input) else {
+            return Ok(());
+        };
+        let quiet = last.elapsed();
+        if quiet < idle {
+            ch.set_timeout(idle - quiet);
+            return Ok(());
+        }
+        log::info!("closing a connection idle for {} s: {ch:?}", idle.as_secs());
+        ch.close();
+        if let Some(peer) = self.peer {
+            cx.close(peer);
+        }
+        Ok(())
+    }
+
     /// A failed connection: for the sender, typically a refused or
     /// unreachable remote (Python's default would print a traceback and
     /// close only the sender, leaving the client hanging). Close this
@@ -496,6 +538,7 @@ fn main() {
         Forwarder {
             remote,
             buf,
+            idle: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
             spare: None,
         },
     );

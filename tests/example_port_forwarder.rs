@@ -510,3 +510,56 @@ fn a_burst_waiting_in_the_backlog_is_accepted_in_one_wake_up() {
         );
     }
 }
+
+/// `--idle-timeout`: a forwarded connection silent both ways is closed
+/// after the timeout; one that keeps talking is not (either side's input
+/// pushes the pair's deadline back).
+#[test]
+fn an_idle_connection_is_closed_and_a_talking_one_is_not() {
+    let remote = endless_remote(|s| {
+        let _ = echo(s);
+    });
+    for backend in BACKENDS {
+        let port = remote.port().to_string();
+        let server = Server::start(
+            NAME,
+            &[
+                "-l",
+                "127.0.0.1",
+                "-p",
+                "0",
+                "-r",
+                "127.0.0.1",
+                "-P",
+                &port,
+                "--idle-timeout",
+                "1",
+                backend,
+            ],
+        );
+        let mut silent = connect(server.addr);
+        let talking = connect(server.addr);
+        let start = std::time::Instant::now();
+        for _ in 0..7 {
+            assert_eq!(
+                send_and_receive(&talking, b"hi".to_vec(), 2),
+                b"hi",
+                "{backend}"
+            );
+            thread::sleep(Duration::from_millis(300));
+        }
+        silent.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{backend}");
+        assert!(
+            start.elapsed() >= Duration::from_millis(900),
+            "{backend}: closed early"
+        );
+        assert_eq!(
+            send_and_receive(&talking, b"still here".to_vec(), 10),
+            b"still here",
+            "{backend}"
+        );
+    }
+}
