@@ -89,6 +89,16 @@
 //!   meanwhile): at most one read is ever queued per direction, the rest
 //!   waits in the kernel's socket buffers, and TCP flow control slows the
 //!   sender down. Bytes are copied once, from one socket to the other.
+//! * **Accepting under load.** The original accepts one connection per
+//!   loop pass, so bursts overflow the backlog (multi-second stalls and
+//!   resets under redis-benchmark); here every waiting connection is
+//!   accepted on each wake-up (at most [`ACCEPT_BATCH`]). And the remote
+//!   socket is made before the accept: out of file descriptors, the
+//!   forwarder pauses accepting and clients wait in the backlog until fds
+//!   free up, instead of being accepted and dropped.
+//! * **`TCP_NODELAY` on both sides**, as a proxy should (socat's
+//!   `nodelay`): without it Nagle's algorithm put tens of milliseconds on
+//!   the latency tail.
 //! * **A refused remote** (nothing listening, unreachable) reaches the
 //!   sender's `handle_error`: it logs the error and closes that client
 //!   only. The forwarder keeps serving the others.
@@ -99,13 +109,15 @@ mod common;
 
 use clap::{CommandFactory, Parser};
 use selectloop::{
-    Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, SockAddr, Socket, Type,
+    is_fd_shortage, Context, Dispatcher, DisplayAddr, Domain, Handle, Handler, SockAddr, Socket,
+    Type, ACCEPT_BATCH,
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// Forwards every connection to LOCAL_IP:LOCAL_PORT to REMOTE_IP:REMOTE_PORT.
 #[derive(Parser, Debug)]
@@ -126,6 +138,10 @@ struct Args {
     /// Length of the queue of connections not yet accepted (listen's backlog)
     #[arg(long, default_value_t = 5)]
     backlog: i32,
+    /// Close a forwarded connection when neither side sent anything for
+    /// this many seconds (0: never)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    idle_timeout: u64,
     #[command(flatten)]
     backend: common::LoopArgs,
 }
@@ -168,6 +184,9 @@ struct Flow {
 struct Pipe {
     client_to_remote: Flow,
     remote_to_client: Flow,
+    /// When either side last sent something (the idle timeout counts from
+    /// here).
+    last_input: Option<Instant>,
 }
 
 impl Pipe {
@@ -185,25 +204,91 @@ impl Pipe {
 struct Forwarder {
     remote: SocketAddr,
     buf: ReadBuffer,
+    /// Close a pair that has been silent both ways this long.
+    idle: Option<Duration>,
+    /// A remote socket made for a connection that was not there after all
+    /// (a spurious wake-up), kept for the next one.
+    spare: Option<Dispatcher>,
 }
 
 impl Handler for Forwarder {
-    /// `conn, addr = self.accept(); sender(receiver(conn), ...)`
-    fn handle_accepted(
+    /// `conn, addr = self.accept(); sender(receiver(conn), ...)`, for every
+    /// connection waiting (up to [`ACCEPT_BATCH`] per wake-up: the original
+    /// took one per loop pass, and bursts overflowed the backlog).
+    ///
+    /// The remote socket is made *before* the accept: out of fds, the
+    /// forwarder pauses accepting and the client waits in the backlog
+    /// until a connection closes, instead of being accepted and dropped
+    /// because its remote socket could not be made.
+    fn handle_accept(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        // Setting a connection up costs more than accepting it, and a burst
+        // keeps arriving meanwhile: so the queue is drained (accept until
+        // it would block) before each setup, and a small backlog does not
+        // overflow while earlier connections are being set up.
+        let mut waiting = VecDeque::new();
+        let mut budget = ACCEPT_BATCH;
+        loop {
+            while budget > 0 && !ch.is_accept_paused() {
+                match self.accept_one(ch)? {
+                    Some(next) => waiting.push_back(next),
+                    None => break,
+                }
+                budget -= 1;
+            }
+            let Some((conn, addr, remote)) = waiting.pop_front() else {
+                return Ok(());
+            };
+            self.serve(conn, addr, remote, cx)?;
+        }
+    }
+}
+
+impl Forwarder {
+    /// Accepts one waiting connection, with its remote socket made first:
+    /// out of fds, accepting pauses and the client waits in the backlog.
+    fn accept_one(
         &mut self,
-        _ch: &mut Dispatcher,
+        ch: &mut Dispatcher,
+    ) -> io::Result<Option<(Socket, SockAddr, Dispatcher)>> {
+        let remote = match self.spare.take() {
+            Some(remote) => remote,
+            None => match Dispatcher::create_socket(Domain::for_address(self.remote), Type::STREAM)
+            {
+                Ok(remote) => remote,
+                Err(e) if is_fd_shortage(&e) => {
+                    log::warn!("cannot make a remote socket ({e}); pausing accepts");
+                    ch.pause_accepting();
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        // Out of fds here too pauses accepting (Dispatcher::accept).
+        match ch.accept()? {
+            Some((conn, addr)) => Ok(Some((conn, addr, remote))),
+            None => {
+                self.spare = Some(remote); // for the next connection
+                Ok(None)
+            }
+        }
+    }
+
+    /// `sender(receiver(conn), remoteip, remoteport)`: the client's half
+    /// and a connection to the remote.
+    fn serve(
+        &mut self,
         conn: Socket,
         addr: SockAddr,
+        mut remote: Dispatcher,
         cx: &mut Context<'_>,
     ) -> io::Result<()> {
         log::info!("Connected from {} to {}", DisplayAddr(&addr), self.remote);
         let pipe = Rc::new(RefCell::new(Pipe::default()));
 
-        // sender.__init__: create_socket + connect (non-blocking: the
-        // connection completes later, in the loop).
-        let mut remote = Dispatcher::create_socket(Domain::for_address(self.remote), Type::STREAM)?;
-        // A proxy sends what it gets at once (socat's `nodelay`): without
-        // it, Nagle's algorithm holds small replies for an ACK delay.
+        // sender.__init__: connect (non-blocking: the connection completes
+        // later, in the loop). A proxy sends what it gets at once (socat's
+        // `nodelay`): without it, Nagle's algorithm holds small replies for
+        // an ACK delay.
         remote.set_nodelay(true)?;
         if let Err(e) = remote.connect(self.remote) {
             // Failed before even trying (e.g. no route): drop this client.
@@ -214,9 +299,15 @@ impl Handler for Forwarder {
         // receiver(conn), then sender(receiver, ...). Each needs the other's
         // token: the receiver is added first, and learns the sender's token
         // right after (Python: `receiver.sender = self`).
-        let client = Dispatcher::from_accepted(conn, addr)?;
+        let mut client = Dispatcher::from_accepted(conn, addr)?;
         client.set_nodelay(true)?;
-        let receiver = cx.add(client, Half::receiver(&pipe, &self.buf));
+        if let Some(idle) = self.idle {
+            // One deadline per pair, on the client's half: it looks at when
+            // either side last sent, and re-arms or closes the pair.
+            client.set_timeout(idle);
+            pipe.borrow_mut().last_input = Some(Instant::now());
+        }
+        let receiver = cx.add(client, Half::receiver(&pipe, &self.buf, self.idle));
         let sender = cx.add(remote, Half::sender(&pipe, &self.buf, receiver));
         if let Some(r) = cx.handler_mut(receiver) {
             r.peer = Some(sender);
@@ -239,11 +330,13 @@ struct Half {
     /// This side's write half is shut down: the other side's EOF has been
     /// passed on.
     shut: bool,
+    /// The pair's idle timeout (the client's half only).
+    idle: Option<Duration>,
 }
 
 impl Half {
     /// `receiver(conn)`: the client's side.
-    fn receiver(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer) -> Half {
+    fn receiver(pipe: &Rc<RefCell<Pipe>>, buf: &ReadBuffer, idle: Option<Duration>) -> Half {
         Half {
             side: Side::Client,
             pipe: Rc::clone(pipe),
@@ -251,6 +344,7 @@ impl Half {
             peer: None,
             eof: false,
             shut: false,
+            idle,
         }
     }
 
@@ -267,6 +361,7 @@ impl Half {
             peer: Some(receiver),
             eof: false,
             shut: false,
+            idle: None,
         }
     }
 }
@@ -298,6 +393,9 @@ impl Handler for Half {
     fn handle_read(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
         let mut buf = self.buf.borrow_mut();
         let mut pipe = self.pipe.borrow_mut();
+        if pipe.last_input.is_some() {
+            pipe.last_input = Some(Instant::now());
+        }
         let (outgoing, _) = pipe.flows(self.side);
         loop {
             let n = ch.recv(&mut buf)?;
@@ -380,6 +478,25 @@ impl Handler for Half {
         Ok(())
     }
 
+    /// The client's half: the pair's idle deadline passed. If either side
+    /// sent something since it was set, wait the rest; else close both.
+    fn handle_timeout(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        let (Some(idle), Some(last)) = (self.idle, self.pipe.borrow().last_input) else {
+            return Ok(());
+        };
+        let quiet = last.elapsed();
+        if quiet < idle {
+            ch.set_timeout(idle - quiet);
+            return Ok(());
+        }
+        log::info!("closing a connection idle for {} s: {ch:?}", idle.as_secs());
+        ch.close();
+        if let Some(peer) = self.peer {
+            cx.close(peer);
+        }
+        Ok(())
+    }
+
     /// A failed connection: for the sender, typically a refused or
     /// unreachable remote (Python's default would print a traceback and
     /// close only the sender, leaving the client hanging). Close this
@@ -418,7 +535,12 @@ fn main() {
     let buf = Rc::new(RefCell::new(vec![0; READ_SIZE]));
     map.add(
         common::listen(local, args.backlog),
-        Forwarder { remote, buf },
+        Forwarder {
+            remote,
+            buf,
+            idle: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+            spare: None,
+        },
     );
     common::run(&event_loop, &mut map); // asyncore.loop()
 }

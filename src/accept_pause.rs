@@ -16,9 +16,16 @@ use std::time::{Duration, Instant};
 /// unless a channel of its map closes first.
 pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Whether `err` means "out of descriptors or kernel memory": the errors
-/// that pause accepting instead of failing the listener.
-pub(crate) fn is_fd_shortage(err: &io::Error) -> bool {
+/// Whether `err` means "out of descriptors or kernel memory" (`EMFILE`,
+/// `ENFILE`, `ENOBUFS`, `ENOMEM`): the errors that pause accepting
+/// ([`Dispatcher::pause_accepting`](crate::Dispatcher::pause_accepting))
+/// instead of failing the listener.
+///
+/// ```
+/// use selectloop::is_fd_shortage;
+/// assert!(is_fd_shortage(&std::io::Error::from_raw_os_error(libc::EMFILE)));
+/// ```
+pub fn is_fd_shortage(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)

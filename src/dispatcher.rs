@@ -14,7 +14,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, Read};
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// How long a [`linger_close`](Dispatcher::linger_close) waits for the
@@ -105,9 +105,9 @@ pub(crate) enum Io {
 /// `recv` does.
 pub struct Dispatcher {
     pub(crate) io: Io,
-    connected: bool,
-    accepting: bool,
-    connecting: bool,
+    /// asyncore's `connected`, `accepting`, `connecting`: at most one is
+    /// true, so they are one value.
+    state: State,
     /// Streams read 0 bytes at EOF; datagram sockets may get empty datagrams.
     stream: bool,
     addr: Option<SockAddr>,
@@ -127,6 +127,20 @@ pub struct Dispatcher {
     warned: Warned,
 }
 
+/// A dispatcher's connection state: asyncore's three flags `connected`,
+/// `accepting` and `connecting`, of which at most one is ever true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// None of the three: new, unconnected, or closed.
+    Idle,
+    /// A non-blocking connect is in progress.
+    Connecting,
+    /// Connected (or a file dispatcher).
+    Connected,
+    /// Listening.
+    Accepting,
+}
+
 /// Which default handlers have warned on a channel already.
 #[derive(Clone, Copy, Default)]
 struct Warned {
@@ -139,9 +153,7 @@ impl Dispatcher {
     fn with_io(io: Io, stream: bool) -> Self {
         Dispatcher {
             io,
-            connected: false,
-            accepting: false,
-            connecting: false,
+            state: State::Idle,
             stream,
             addr: None,
             close_pending: false,
@@ -200,7 +212,7 @@ impl Dispatcher {
         };
         let mut d = Self::with_io(Io::Socket(sock), stream);
         if let Some(addr) = peer {
-            d.connected = true;
+            d.state = State::Connected;
             d.addr = Some(addr);
         }
         Ok(d)
@@ -236,14 +248,14 @@ impl Dispatcher {
         #[cfg(not(selectloop_msg_nosignal))]
         sock.set_nosigpipe(true)?;
         let mut d = Self::with_io(Io::Socket(sock), true);
-        d.connected = true;
+        d.state = State::Connected;
         d.addr = Some(addr);
         Ok(d)
     }
 
     pub(crate) fn from_file_wrapper(file: FileWrapper) -> Self {
         let mut d = Self::with_io(Io::File(file), true);
-        d.connected = true;
+        d.state = State::Connected;
         d
     }
 
@@ -279,18 +291,18 @@ impl Dispatcher {
 
     /// Whether the connection is established (asyncore's `connected`).
     pub fn connected(&self) -> bool {
-        self.connected
+        self.state == State::Connected
     }
 
     /// Whether this is a listening socket (asyncore's `accepting`).
     pub fn accepting(&self) -> bool {
-        self.accepting
+        self.state == State::Accepting
     }
 
     /// Whether a non-blocking `connect` is in progress (asyncore's
     /// `connecting`).
     pub fn connecting(&self) -> bool {
-        self.connecting
+        self.state == State::Connecting
     }
 
     /// The address bound to (after [`bind`](Self::bind), the real one, with
@@ -350,7 +362,7 @@ impl Dispatcher {
     /// from now on, and read events become `handle_accept`.
     pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
         self.sock()?.listen(backlog)?;
-        self.accepting = true;
+        self.state = State::Accepting;
         Ok(())
     }
 
@@ -365,8 +377,7 @@ impl Dispatcher {
         let addr = addr.into();
         let sock = self.sock()?;
         let result = sock.connect(&addr);
-        self.connected = false;
-        self.connecting = true;
+        self.state = State::Connecting;
         match result {
             Ok(()) => {}
             Err(e)
@@ -378,7 +389,7 @@ impl Dispatcher {
                         | Some(libc::EISCONN)
                 ) => {}
             Err(e) => {
-                self.connecting = false;
+                self.state = State::Idle;
                 return Err(e);
             }
         }
@@ -389,11 +400,10 @@ impl Dispatcher {
     /// Completes a connect: reads `SO_ERROR`; 0 means connected.
     pub(crate) fn finish_connect(&mut self) -> io::Result<()> {
         if let Some(err) = self.take_error()? {
-            self.connecting = false;
+            self.state = State::Idle;
             return Err(err);
         }
-        self.connected = true;
-        self.connecting = false;
+        self.state = State::Connected;
         Ok(())
     }
 
@@ -704,7 +714,15 @@ impl Dispatcher {
     /// Shuts down one or both directions of a connected socket (for example
     /// `Shutdown::Write` to send EOF while still reading).
     pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        self.sock()?.shutdown(how)
+        let sock = self.sock()?;
+        sock.shutdown(how)?;
+        if how == Shutdown::Write {
+            log::trace!(
+                "fd {}: half-close passed on: shutdown(SHUT_WR)",
+                sock.as_raw_fd()
+            );
+        }
+        Ok(())
     }
 
     /// Closes a connection whose last byte has been sent, the way nginx's
@@ -731,7 +749,7 @@ impl Dispatcher {
         let Io::Socket(sock) = &self.io else {
             return self.close();
         };
-        if !self.stream || !self.connected || sock.shutdown(Shutdown::Write).is_err() {
+        if !self.stream || !self.connected() || sock.shutdown(Shutdown::Write).is_err() {
             return self.close();
         }
         self.lingering = Some(0);
@@ -746,6 +764,12 @@ impl Dispatcher {
             "{:?}: lingering close, waiting for the peer's end of file",
             self
         );
+        if let Some(fd) = self.fileno() {
+            log::trace!(
+                "fd {fd}: lingering close: shutdown(SHUT_WR), input discarded until the peer's EOF (at most {} s)",
+                LINGER_TIME.as_secs()
+            );
+        }
         self.set_timeout(LINGER_TIME);
     }
 
@@ -785,9 +809,7 @@ impl Dispatcher {
     /// is harmless: the fd is closed exactly once.
     pub fn close(&mut self) {
         self.io = Io::Closed;
-        self.connected = false;
-        self.accepting = false;
-        self.connecting = false;
+        self.state = State::Idle;
         self.accept_pause.clear();
         self.lingering = None;
         self.deadline = Deadline::default();
@@ -854,13 +876,68 @@ impl Dispatcher {
             (Io::NoFd, _) => f.write_str("timer"),
             (Io::Closed, _) => f.write_str("closed"),
             (Io::File(_), _) => f.write_str("file"),
-            (Io::Socket(_), Some(a)) if self.accepting => write!(f, "listener {a}"),
-            (Io::Socket(_), Some(a)) if self.connecting => write!(f, "connection to {a}"),
+            (Io::Socket(_), Some(a)) if self.accepting() => write!(f, "listener {a}"),
+            (Io::Socket(_), Some(a)) if self.connecting() => write!(f, "connection to {a}"),
             (Io::Socket(_), Some(a)) if !self.stream => write!(f, "datagram socket {a}"),
-            (Io::Socket(_), Some(a)) if self.connected => write!(f, "connection from {a}"),
+            (Io::Socket(_), Some(a)) if self.connected() => write!(f, "connection from {a}"),
             (Io::Socket(_), Some(a)) => write!(f, "socket {a}"),
             (Io::Socket(_), None) => f.write_str("socket"),
         }
+    }
+}
+
+/// The fd, or `-1` once closed (as [`fileno`](Dispatcher::fileno) is
+/// `None`).
+impl AsRawFd for Dispatcher {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fileno().unwrap_or(-1)
+    }
+}
+
+/// The socket's (or file's) fd, for `std` and `nix` calls that take one.
+///
+/// # Panics
+///
+/// On a closed dispatcher (or a fd-less one, such as a timer's), which has
+/// no fd to lend: check [`is_closed`](Dispatcher::is_closed) or use
+/// [`fileno`](Dispatcher::fileno) where that can happen.
+impl AsFd for Dispatcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.io {
+            Io::Socket(s) => s.as_fd(),
+            Io::File(f) => f.as_fd(),
+            Io::NoFd | Io::Closed => panic!("as_fd on a dispatcher without an fd: {self:?}"),
+        }
+    }
+}
+
+/// `read` is [`recv`](Dispatcher::recv): would-block is an error of kind
+/// `WouldBlock`, `Ok(0)` is the end of the stream (and `handle_close`
+/// follows, as for `recv`).
+impl io::Read for Dispatcher {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
+}
+
+/// `write` is [`send`](Dispatcher::send), with `std`'s conventions:
+/// nothing sent because the socket is full is an error of kind
+/// `WouldBlock` (not `Ok(0)`, which `write_all` would take for a dead
+/// writer), a gone peer is `BrokenPipe` (and `handle_close` follows).
+/// `flush` does nothing: there is no buffer.
+impl io::Write for Dispatcher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.send(buf)? {
+            0 if self.close_pending => Err(io::ErrorKind::BrokenPipe.into()),
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -917,11 +994,11 @@ impl fmt::Debug for Dispatcher {
         f.write_str("<Dispatcher")?;
         if self.lingering.is_some() {
             f.write_str(" lingering")?;
-        } else if self.accepting && self.addr.is_some() {
+        } else if self.accepting() && self.addr.is_some() {
             f.write_str(" listening")?;
-        } else if self.connected {
+        } else if self.connected() {
             f.write_str(" connected")?;
-        } else if self.connecting {
+        } else if self.connecting() {
             f.write_str(" connecting")?;
         }
         if let Some(addr) = &self.addr {

@@ -7,6 +7,7 @@ use crate::output_queue::OutputQueue;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// asyncore sends the output buffer in slices of this many bytes.
 pub const SEND_SLICE: usize = 65536;
@@ -220,6 +221,43 @@ impl DispatcherType for DispatcherWithSend {
     }
     fn close(&mut self) {
         DispatcherWithSend::close(self)
+    }
+}
+
+/// The fd, or `-1` once closed.
+impl AsRawFd for DispatcherWithSend {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// The socket's fd (see [`Dispatcher`]'s `AsFd`: panics once closed).
+impl AsFd for DispatcherWithSend {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+/// `read` is the socket's [`recv`](Dispatcher::recv).
+impl io::Read for DispatcherWithSend {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.recv(buf)
+    }
+}
+
+/// `write` queues, as [`send`](DispatcherWithSend::send) does: all of
+/// `buf` is taken (sent or queued), or, while the queue is full, nothing
+/// and an error of kind `WouldBlock` (write again once `is_full()` is
+/// false). `flush` does nothing: the loop sends the queue.
+impl io::Write for DispatcherWithSend {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.is_full() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.send(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@
 use crate::dispatcher::Dispatcher;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// An owned duplicate of a file descriptor with the socket-like methods the
 /// dispatcher needs (asyncore's `file_wrapper`).
@@ -96,6 +96,68 @@ impl FileWrapper {
     }
 }
 
+/// Takes ownership of `fd` without duplicating it (unlike
+/// [`FileWrapper::new`]): closing the wrapper closes it. Makes sure SIGPIPE
+/// is ignored, as `new` does.
+///
+/// ```
+/// use selectloop::{Dispatcher, FileWrapper};
+/// use std::os::fd::OwnedFd;
+/// let (reader, _writer) = std::os::unix::net::UnixStream::pair()?;
+/// let fd = OwnedFd::from(reader);
+/// let d = Dispatcher::from_file(FileWrapper::from(fd))?; // no dup(2)
+/// assert!(d.connected());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<OwnedFd> for FileWrapper {
+    fn from(fd: OwnedFd) -> Self {
+        crate::sys::ignore_sigpipe_once();
+        FileWrapper {
+            file: Some(File::from(fd)),
+        }
+    }
+}
+
+/// `read` is [`recv`](FileWrapper::recv) (`read(2)`).
+impl Read for FileWrapper {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
+}
+
+/// `write` is [`send`](FileWrapper::send) (`write(2)`); `flush` does
+/// nothing.
+impl Write for FileWrapper {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The wrapped fd; `-1` once closed.
+impl AsRawFd for FileWrapper {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fileno()
+    }
+}
+
+/// The wrapped fd.
+///
+/// # Panics
+///
+/// Once [`close`](FileWrapper::close) has run: there is no fd to lend
+/// (check [`is_closed`](FileWrapper::is_closed)).
+impl AsFd for FileWrapper {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.file {
+            Some(f) => f.as_fd(),
+            None => panic!("as_fd on a closed FileWrapper"),
+        }
+    }
+}
+
 impl Dispatcher {
     /// A dispatcher for any fd (asyncore's `file_dispatcher`): duplicates
     /// `fd` into a [`FileWrapper`], makes the duplicate non-blocking, and
@@ -130,6 +192,19 @@ mod tests {
 
     fn pipe() -> (OwnedFd, OwnedFd) {
         nix::unistd::pipe().unwrap()
+    }
+
+    #[test]
+    fn from_owned_fd_takes_it_without_a_dup() {
+        let (r, w) = pipe();
+        let raw = r.as_raw_fd();
+        let mut reader = FileWrapper::from(r);
+        assert_eq!(reader.as_raw_fd(), raw, "the same fd, not a copy");
+        let mut writer = FileWrapper::from(w);
+        assert_eq!(writer.send(b"x").unwrap(), 1);
+        assert_eq!(reader.recv(&mut [0u8; 4]).unwrap(), 1);
+        reader.close();
+        assert_eq!(reader.as_raw_fd(), -1);
     }
 
     #[test]

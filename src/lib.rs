@@ -153,6 +153,8 @@
 //! | (none: a reset reads as a clean end of file) | [`Dispatcher::close_reason`], [`CloseReason`], [`Dispatcher::was_reset`] |
 //! | `self.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` | [`Dispatcher::set_nodelay`] |
 //! | (none: `close` with input unread sends a reset) | [`Dispatcher::linger_close`], used by `close_when_done` |
+//! | `fileno()` | [`Dispatcher::fileno`]; `AsFd`/`AsRawFd` on [`Dispatcher`], [`DispatcherWithSend`], [`AsyncChat`], [`FileWrapper`] |
+//! | `recv`/`send` as a file object | `io::Read`/`io::Write`: `read` is `recv`; `write` is `send`, and queues on the buffered types; `FileWrapper::from(OwnedFd)` takes an fd without a `dup` |
 //! | `repr(dispatcher)` | `format!("{:?}", dispatcher)`: `<Dispatcher listening 127.0.0.1:8080 fd=3>` |
 //! | (none in asyncore: `signal.signal` + a self-pipe by hand) | [`sources::Signals`] + [`sources::SignalHandler`] (`handle_signal`) |
 //! | (none in asyncore: a pipe written from another thread) | [`sources::Wakeup`] + [`sources::Waker`] (`handle_wake`) |
@@ -184,6 +186,7 @@ mod producer;
 pub mod sources;
 mod timer;
 
+pub use accept_pause::is_fd_shortage;
 pub use async_chat::{
     find_prefix_at_end, AsyncChat, AsyncChatHandler, IncomingTooLong, Terminator,
     DEFAULT_AC_IN_BUFFER_SIZE, DEFAULT_AC_OUT_BUFFER_SIZE, DEFAULT_MAX_INCOMING,

@@ -494,23 +494,95 @@ fn close_when_done_with_unread_input_delivers_the_tail_async_chat() {
 
 #[test]
 fn a_lingering_close_ends_by_itself_if_the_peer_never_closes() {
-    use selectloop::DispatcherWithSend;
-    for (name, event_loop) in loop_backends() {
-        let (server, client) = tcp_pair();
-        (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
-        std::thread::sleep(Duration::from_millis(20));
-        let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
-        ch.send(b"bye").unwrap();
-        ch.close_when_done();
-        let mut map = Map::new();
-        map.add(ch, Deaf);
-        let start = std::time::Instant::now();
-        run_until_empty(&event_loop, &mut map);
-        let took = start.elapsed();
-        assert!(
-            took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
-            "{name}: closed after {took:?}"
-        );
-        drop(client);
+    // Each backend waits LINGER_TIME: on threads of their own, at once.
+    let runs: Vec<_> = loop_backends()
+        .into_iter()
+        .map(|(name, event_loop)| {
+            std::thread::spawn(move || {
+                use selectloop::DispatcherWithSend;
+                let (server, client) = tcp_pair();
+                (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
+                std::thread::sleep(Duration::from_millis(20));
+                let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
+                ch.send(b"bye").unwrap();
+                ch.close_when_done();
+                let mut map = Map::new();
+                map.add(ch, Deaf);
+                let start = std::time::Instant::now();
+                run_until_empty(&event_loop, &mut map);
+                let took = start.elapsed();
+                assert!(
+                    took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
+                    "{name}: closed after {took:?}"
+                );
+                drop(client);
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().expect("a backend failed");
     }
+}
+
+#[test]
+fn std_traits_fds_read_and_write() {
+    use selectloop::{DispatcherWithSend, FileWrapper};
+    use std::io::Read;
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+    // Dispatcher: Read is recv, Write is send, the fd is the socket's.
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let raw = a.as_raw_fd();
+    let mut d = Dispatcher::from_socket(a).unwrap();
+    assert_eq!(d.as_raw_fd(), raw);
+    assert_eq!(d.as_fd().as_raw_fd(), raw);
+    assert_eq!(d.write(b"ping").unwrap(), 4);
+    let mut got = [0u8; 4];
+    (&b).read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    (&b).write_all(b"pong").unwrap();
+    assert_eq!(d.read(&mut got).unwrap(), 4);
+    assert_eq!(
+        d.read(&mut got).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    // A buffered type's write queues, and its Debug counts queued bytes.
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut w = DispatcherWithSend::new(Dispatcher::from_socket(a).unwrap());
+    let big = vec![1u8; 4 << 20];
+    assert_eq!(
+        w.write(&big).unwrap(),
+        big.len(),
+        "all taken: sent or queued"
+    );
+    assert!(w.pending() > 0);
+    let repr = format!("{w:?}");
+    assert!(
+        repr.ends_with(&format!("({} bytes queued)", w.pending())),
+        "{repr}"
+    );
+    assert_eq!(
+        w.write(b"x").unwrap_err().kind(),
+        io::ErrorKind::WouldBlock,
+        "full"
+    );
+    assert_eq!(w.as_raw_fd(), w.fileno().unwrap());
+    drop(b);
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut chat = AsyncChat::new(Dispatcher::from_socket(a).unwrap());
+    assert_eq!(chat.write(&big).unwrap(), big.len());
+    let repr = format!("{chat:?}");
+    assert!(
+        repr.contains(&format!("{} bytes queued", chat.pending_output())),
+        "{repr}"
+    );
+    assert!(chat.as_fd().as_raw_fd() >= 0);
+    // FileWrapper from an OwnedFd: the same fd, no dup.
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    let raw = r.as_raw_fd();
+    let mut fw = FileWrapper::from(OwnedFd::from(r));
+    assert_eq!(fw.as_raw_fd(), raw);
+    (&w).write_all(b"abc").unwrap();
+    let mut three = [0u8; 3];
+    fw.read_exact(&mut three).unwrap();
+    assert_eq!(&three, b"abc");
 }

@@ -290,7 +290,7 @@ fn small_window_connection(addr: SocketAddr) -> TcpStream {
     sock.set_mss(536).unwrap();
     sock.connect_timeout(&addr.into(), PATIENCE).unwrap();
     let s: TcpStream = sock.into();
-    s.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+    s.set_write_timeout(Some(std::time::Duration::from_millis(500)))
         .unwrap();
     s
 }

@@ -237,3 +237,62 @@ fn epoll_trace_shows_ctl_wait_and_handlers() {
         .count();
     assert_eq!(adds, 1, "registered once:\n{}", lines.join("\n"));
 }
+
+/// Passes its peer's end of file on (as a forwarder does), then reads until
+/// its own end.
+struct PassesEofOn;
+
+impl Handler for PassesEofOn {
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        if ch.recv(&mut [0u8; 64])? > 0 {
+            ch.shutdown(std::net::Shutdown::Write)?;
+        }
+        Ok(())
+    }
+    fn handle_close(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        Ok(())
+    }
+}
+
+/// A half-close passed on, and the close that follows, each have a line,
+/// on every backend: "how does the loop know a channel closed" is answered
+/// by the trace.
+#[test]
+fn half_close_and_close_lines_on_every_backend() {
+    for backend in Backend::ALL {
+        logs::install(log::LevelFilter::Trace);
+        let before = logs::my_lines("selectloop").len();
+        let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut map = Map::new();
+        let ch = Dispatcher::from_socket(ours).unwrap();
+        let fd = ch.fileno().unwrap();
+        map.add(ch, PassesEofOn);
+        peer.write_all(b"last words").unwrap();
+        let reader = thread::spawn(move || {
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).unwrap(); // our EOF arrives
+            drop(peer); // and the peer goes
+        });
+        let stop = Loop::new()
+            .backend(backend)
+            .timeout(PATIENCE)
+            .count(100)
+            .run(&mut map)
+            .unwrap();
+        reader.join().unwrap();
+        assert_eq!(stop, Stop::Empty, "{backend}");
+        let lines = logs::my_lines("selectloop")[before..].to_vec();
+        assert_in_order(
+            &lines,
+            &[
+                format!("fd {fd}: half-close passed on: shutdown(SHUT_WR)"),
+                format!("fd {fd}: peer closed (recv returned 0) -> handle_close"),
+                format!("fd {fd}: closed, removed from the map"),
+            ],
+        );
+    }
+}

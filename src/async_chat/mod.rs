@@ -31,6 +31,7 @@ use crate::producer::Producer;
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// asynchat's `ac_in_buffer_size`: bytes asked of each `recv`.
 pub const DEFAULT_AC_IN_BUFFER_SIZE: usize = 65536;
@@ -667,6 +668,37 @@ impl DispatcherType for AsyncChat {
     }
     fn close(&mut self) {
         AsyncChat::close(self)
+    }
+}
+
+/// The fd, or `-1` once closed.
+impl AsRawFd for AsyncChat {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// The socket's fd (see [`Dispatcher`]'s `AsFd`: panics once closed).
+impl AsFd for AsyncChat {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+/// `write` is [`push`](AsyncChat::push): all of `buf` is taken (sent or
+/// queued), or, while the output is over its limit, nothing and an error
+/// of kind `WouldBlock`. `flush` does nothing: the loop sends the queue.
+/// (No `Read`: input goes through the terminator scan.)
+impl io::Write for AsyncChat {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.is_full() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.push(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

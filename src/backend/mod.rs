@@ -70,6 +70,11 @@ impl Registered {
         self.dead > 16 && self.dead * 2 > self.tokens.len()
     }
 
+    /// Whether any entry is dead.
+    pub(crate) fn has_dead(&self) -> bool {
+        self.dead > 0
+    }
+
     /// Drops the dead entries, keeping the order of the living; `moved(from,
     /// to)` is told of each entry that moves, for arrays kept alongside.
     pub(crate) fn compact(&mut self, mut moved: impl FnMut(usize, usize)) {

@@ -4,8 +4,9 @@
 //! of interest rewrites its `events` in place. A channel that asks for
 //! nothing has its entry's fd set to -1, which poll(2) ignores, so its
 //! `POLLHUP` cannot spin the loop. A channel that leaves is marked dead the
-//! same way, and the array is compacted once the dead outnumber the
-//! living. After a wait, the scan stops once it has seen as many ready
+//! same way, and the array is compacted before the next wait: poll(2)
+//! refuses (`EINVAL`) an array longer than the process's fd limit, which
+//! closed channels' places could otherwise push it past when fds run out. After a wait, the scan stops once it has seen as many ready
 //! entries as poll(2) said.
 
 use super::{Interest, RegisterError, Registered, Selector, Waited};
@@ -82,6 +83,9 @@ impl Selector for PollSelector {
     }
 
     fn wait(&mut self, timeout: Option<Duration>, trace: Option<&IterTrace>) -> io::Result<Waited> {
+        if self.channels.has_dead() {
+            self.compact();
+        }
         if let Some(t) = trace {
             log::trace!(
                 "{} iteration {}: poll(nfds={}, timeout={})",
@@ -149,5 +153,45 @@ impl PollSelector {
         self.channels
             .compact(|from, to| pollfds[to] = pollfds[from]);
         pollfds.truncate(self.channels.tokens.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn token(index: u64) -> Token {
+        Token::from_u64(index << 32)
+    }
+
+    /// poll(2) fails with EINVAL for an array longer than RLIMIT_NOFILE:
+    /// the places of channels that left never reach the kernel.
+    #[test]
+    fn the_array_handed_to_poll_holds_only_live_channels() {
+        let pairs: Vec<_> = (0..40).map(|_| UnixStream::pair().unwrap()).collect();
+        let mut sel = PollSelector::default();
+        let want = Interest {
+            read: true,
+            write: false,
+        };
+        for (i, (a, _)) in pairs.iter().enumerate() {
+            sel.set_interest(token(i as u64), a.as_raw_fd(), Interest::NONE, want)
+                .unwrap();
+        }
+        for (i, (a, _)) in pairs.iter().enumerate().take(30) {
+            sel.deregister(token(i as u64), a.as_raw_fd(), want);
+        }
+        sel.wait(Some(Duration::ZERO), None).unwrap();
+        assert_eq!(sel.pollfds.len(), 10);
+        // The survivors keep their registration order.
+        let order: Vec<u64> = sel
+            .channels
+            .tokens
+            .iter()
+            .map(|t| t.map_or(u64::MAX, |t| t.to_u64() >> 32))
+            .collect();
+        assert_eq!(order, (30..40).collect::<Vec<u64>>());
     }
 }

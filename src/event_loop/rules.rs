@@ -270,6 +270,24 @@ fn connect_event(
     ch.handle_connect(cx)
 }
 
+/// A connecting socket's first event completes the connect (asyncore's
+/// `handle_connect_event`) before the read or write it announces. Returns
+/// whether that read or write is still to be delivered: not if the channel
+/// finished, or the connect failed (its error went to the handler already).
+fn connect_first(
+    ch: &mut dyn Channel,
+    fd: RawFd,
+    cause: &dyn std::fmt::Display,
+    cx: &mut Context<'_>,
+) -> io::Result<bool> {
+    let d = ch.dispatcher();
+    if d.connected() || !d.connecting() {
+        return Ok(true);
+    }
+    connect_event(ch, fd, cause, cx)?;
+    Ok(!finished(ch, cx) && ch.dispatcher().connected())
+}
+
 fn read_event(
     ch: &mut dyn Channel,
     fd: RawFd,
@@ -281,13 +299,8 @@ fn read_event(
         log::trace!("fd {fd}: {cause} -> handle_accept");
         return ch.handle_accept(cx);
     }
-    if !d.connected() && d.connecting() {
-        connect_event(ch, fd, cause, cx)?;
-        if finished(ch, cx) || !ch.dispatcher().connected() {
-            // Finished, or the connect failed and its error went to the
-            // handler already.
-            return Ok(());
-        }
+    if !connect_first(ch, fd, cause, cx)? {
+        return Ok(());
     }
     log::trace!("fd {fd}: {cause} -> handle_read");
     ch.handle_read(cx)
@@ -304,13 +317,8 @@ fn write_event(
         log::trace!("fd {fd}: {cause} on a listening socket, ignored");
         return Ok(());
     }
-    if !d.connected() && d.connecting() {
-        connect_event(ch, fd, cause, cx)?;
-        if finished(ch, cx) || !ch.dispatcher().connected() {
-            // Finished, or the connect failed and its error went to the
-            // handler already.
-            return Ok(());
-        }
+    if !connect_first(ch, fd, cause, cx)? {
+        return Ok(());
     }
     log::trace!("fd {fd}: {cause} -> handle_write");
     ch.handle_write(cx)
