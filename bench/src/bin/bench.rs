@@ -329,8 +329,8 @@ fn run(args: &Args) -> io::Result<()> {
         ..spec(name, &echo_server, &[backend, "--idle-timeout", "0"])
     };
     notes.push(
-        "echo_server runs with `--idle-timeout 0` (no timers; its default arms a 300 s idle timer per connection), \
-         except the timer pass's \"+ idle timers\" rows."
+        "echo_server and port_forwarder run with `--idle-timeout 0` (no timers; their default arms a 300 s idle timer \
+         per connection), except the timer pass's \"+ idle timers\" rows."
             .into(),
     );
     let mut servers = vec![
@@ -478,17 +478,17 @@ fn run(args: &Args) -> io::Result<()> {
         forwarders.push(spec(
             "port_forwarder poll",
             &port_forwarder,
-            &["--poll", "--backlog", "128"],
+            &["--poll", "--backlog", "128", "--idle-timeout", "0"],
         ));
         forwarders.push(spec(
             "port_forwarder select",
             &port_forwarder,
-            &["--select", "--backlog", "128"],
+            &["--select", "--backlog", "128", "--idle-timeout", "0"],
         ));
         forwarders.push(spec(
             "port_forwarder epoll",
             &port_forwarder,
-            &["--epoll", "--backlog", "128"],
+            &["--epoll", "--backlog", "128", "--idle-timeout", "0"],
         ));
         forwarders.push(ServerSpec {
             name: "socat".into(),
