@@ -196,6 +196,7 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
 }
 
 /// The channel closed or the loop is exiting: deliver nothing more.
+#[inline]
 fn finished(ch: &dyn Channel, cx: &Context<'_>) -> bool {
     ch.dispatcher().is_closed() || cx.stopping()
 }
@@ -211,6 +212,7 @@ fn hook_name(hook: Hook) -> &'static str {
     }
 }
 
+#[inline]
 fn step(
     ch: &mut dyn Channel,
     fd: RawFd,
@@ -322,6 +324,7 @@ fn connect_first(
     Ok(!finished(ch, cx) && ch.dispatcher().connected())
 }
 
+#[inline]
 fn read_event(
     ch: &mut dyn Channel,
     fd: RawFd,
