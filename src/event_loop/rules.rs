@@ -28,8 +28,8 @@
 //! delivered.
 
 use super::context::Context;
-use crate::backend::Interest;
 use super::trace::Readiness;
+use crate::backend::Interest;
 use crate::channel::Channel;
 use crate::dispatcher::is_disconnected;
 use crate::map::{Map, Token};
