@@ -21,6 +21,14 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
+    /// Whether `due` is earlier than the loop's timer queue knows (it
+    /// must be queued again).
+    #[inline]
+    pub(crate) fn needs_queueing(&self) -> bool {
+        self.due
+            .is_some_and(|due| self.queued.map_or(true, |q| due < q))
+    }
+
     /// The deadline fired at `now`: the next one for an interval (missed
     /// periods skipped), none otherwise.
     pub(crate) fn fire(&mut self, now: Instant) {

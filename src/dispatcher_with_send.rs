@@ -118,7 +118,9 @@ impl DispatcherWithSend {
             let n = self.inner.send(&data[..data.len().min(SEND_SLICE)])?;
             rest = &data[n..];
         }
-        self.out.push_bytes(rest);
+        if !rest.is_empty() {
+            self.out.push_bytes(rest);
+        }
         Ok(data.len())
     }
 

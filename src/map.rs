@@ -301,7 +301,7 @@ impl Map {
 
     /// Takes a channel out to run one of its handlers; the slot stays
     /// reserved (`Busy`) so nothing else is inserted there meanwhile.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn Channel>> {
         let slot = self.slot_mut(t)?;
         match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
@@ -319,7 +319,7 @@ impl Map {
     /// Puts a channel back after its handlers ran, or drops it (closing its
     /// fd) if it closed meanwhile (`closed`: its dispatcher is closed).
     /// Returns whether it is still there.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_back(&mut self, t: Token, ch: Box<dyn Channel>, closed: bool) -> bool {
         let Some(slot) = self.slot_mut(t) else {
             return false;

@@ -563,3 +563,77 @@ fn an_idle_connection_is_closed_and_a_talking_one_is_not() {
         );
     }
 }
+
+/// The forwarder's socket fds (`/proc/PID/fd` entries that are sockets),
+/// duplicated into this process with `pidfd_getfd(2)` so their options can
+/// be read.
+fn sockets_of(pid: i32) -> Vec<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: pidfd is a new fd owned here alone.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        let Ok(target) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if is_socket {
+            use std::os::fd::AsRawFd;
+            // SAFETY: pidfd_getfd takes two fds and flags and returns a new
+            // fd (a duplicate of the target's) or -1.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) }
+                as i32;
+            assert!(fd >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+            // SAFETY: a new fd owned here alone.
+            out.push(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    out
+}
+
+/// Issue 10, item 4: both sides of a forwarded connection have
+/// `TCP_NODELAY` (Nagle's algorithm put tens of milliseconds on the
+/// latency tail through the forwarder).
+#[test]
+fn both_sides_of_a_forwarded_connection_have_tcp_nodelay() {
+    let remote = endless_remote(|s| {
+        let _ = echo(s);
+    });
+    for backend in BACKENDS {
+        let server = forwarder(remote, backend);
+        let client = connect(server.addr);
+        assert_eq!(
+            send_and_receive(&client, b"x".to_vec(), 1),
+            b"x",
+            "{backend}"
+        );
+        let mut connected = 0;
+        for fd in sockets_of(server.proc.pid()) {
+            let sock = socket2::SockRef::from(&fd);
+            let is_tcp_stream = sock.r#type().is_ok_and(|t| t == Type::STREAM)
+                && sock.domain().is_ok_and(|d| d == Domain::IPV4);
+            if is_tcp_stream && sock.peer_addr().is_ok() {
+                connected += 1;
+                assert!(
+                    sock.nodelay().unwrap(),
+                    "{backend}: a side without TCP_NODELAY"
+                );
+            }
+        }
+        assert_eq!(
+            connected, 2,
+            "{backend}: the client's side and the remote's"
+        );
+    }
+}

@@ -35,7 +35,7 @@ use crate::backend::select::SelectSelector;
 use crate::backend::{Interest, RegisterError, Selector, Waited};
 use crate::channel::Predicates;
 use crate::map::{Change, Map, ShutdownState, Token};
-use rules::{dispatch, Event};
+use rules::{dispatch, dispatch_and_check, Event};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -453,8 +453,10 @@ impl Core {
                         *start_over = true;
                         return true;
                     }
-                    let alive = dispatch(map, exit, token, fd, Event::Ready(ready));
-                    if alive && reg.asking_at == ABSENT && wishes_changed(map, token, reg) {
+                    let check = (reg.asking_at == ABSENT).then_some((reg.interest, reg.fd));
+                    let (alive, changed) =
+                        dispatch_and_check(map, exit, token, fd, Event::Ready(ready), check);
+                    if alive && changed {
                         // Asked again (and the backend told) at the next
                         // iteration, not now: the backend's arrays are
                         // being read.
@@ -760,31 +762,6 @@ impl Core {
             }
         }
     }
-}
-
-/// Whether a channel that takes the fast path ([`Predicates::AfterOwnEvents`])
-/// wants something other than what it is registered for after its own
-/// event: other wishes, another fd, a deadline the timer queue has not
-/// seen, or a state (listening, connecting) that makes it asked every
-/// iteration. Cheaper than asking through the change log every time.
-#[inline]
-fn wishes_changed(map: &mut Map, token: Token, reg: Reg) -> bool {
-    let Some(ch) = map.entry_mut(token) else {
-        return false;
-    };
-    let (read, write) = ch.wishes();
-    let d = ch.dispatcher();
-    let interest = Interest {
-        read,
-        write: (write || d.connecting()) && !d.accepting(),
-    };
-    interest != reg.interest
-        || d.fileno() != Some(reg.fd)
-        || d.accepting()
-        || d.connecting()
-        || d.deadline
-            .due
-            .is_some_and(|due| d.deadline.queued.map_or(true, |q| due < q))
 }
 
 /// The nearer of two waits (`None`: forever).

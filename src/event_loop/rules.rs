@@ -29,6 +29,7 @@
 
 use super::context::Context;
 use super::trace::Readiness;
+use crate::backend::Interest;
 use crate::channel::Channel;
 use crate::dispatcher::is_disconnected;
 use crate::map::{Map, Token};
@@ -76,32 +77,65 @@ pub(crate) fn dispatch(
     fd: RawFd,
     event: Event,
 ) -> bool {
+    dispatch_and_check(map, exit, token, fd, event, None).0
+}
+
+/// [`dispatch`], and for a channel that takes the fast path
+/// ([`Predicates::AfterOwnEvents`](crate::Predicates)), compares what it
+/// wants afterwards with what it is `registered` for (its interest and fd),
+/// while it is still in hand. Returns (still in the map, wants something
+/// else: a new interest, fd or deadline, or a state that is asked every
+/// iteration).
+pub(crate) fn dispatch_and_check(
+    map: &mut Map,
+    exit: &mut bool,
+    token: Token,
+    fd: RawFd,
+    event: Event,
+    registered: Option<(Interest, RawFd)>,
+) -> (bool, bool) {
     let Some(mut ch) = map.take(token) else {
         log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
-        return false;
+        return (false, false);
     };
     if ch.dispatcher().is_closed() {
         // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
         log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
         map.put_back(token, ch, true);
-        return false;
+        return (false, false);
     }
     let removals = map.removals();
     {
         let mut cx = Context::new(map, token, exit);
         readwrite(&mut *ch, fd, event, &mut cx);
     }
+    let wishes = registered.map(|reg| (reg, ch.wishes()));
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
     let d = ch.dispatcher_mut();
     d.stamp_accept_pause(removals);
     let closed_itself = d.is_closed();
+    let changed = match wishes {
+        Some(((interest, reg_fd), (read, write))) if !closed_itself => {
+            let (accepting, connecting) = (d.accepting(), d.connecting());
+            let now = Interest {
+                read,
+                write: (write || connecting) && !accepting,
+            };
+            now != interest
+                || d.fileno() != Some(reg_fd)
+                || accepting
+                || connecting
+                || d.deadline.needs_queueing()
+        }
+        _ => false,
+    };
     let alive = map.put_back(token, ch, closed_itself);
     if closed_itself && fd >= 0 {
         log::trace!("fd {fd}: closed, removed from the map");
     }
-    alive
+    (alive, changed)
 }
 
 fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>) {
@@ -162,6 +196,7 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
 }
 
 /// The channel closed or the loop is exiting: deliver nothing more.
+#[inline]
 fn finished(ch: &dyn Channel, cx: &Context<'_>) -> bool {
     ch.dispatcher().is_closed() || cx.stopping()
 }
@@ -177,6 +212,7 @@ fn hook_name(hook: Hook) -> &'static str {
     }
 }
 
+#[inline]
 fn step(
     ch: &mut dyn Channel,
     fd: RawFd,
@@ -288,6 +324,7 @@ fn connect_first(
     Ok(!finished(ch, cx) && ch.dispatcher().connected())
 }
 
+#[inline]
 fn read_event(
     ch: &mut dyn Channel,
     fd: RawFd,
@@ -299,7 +336,7 @@ fn read_event(
         log::trace!("fd {fd}: {cause} -> handle_accept");
         return ch.handle_accept(cx);
     }
-    if !connect_first(ch, fd, cause, cx)? {
+    if d.connecting() && !connect_first(ch, fd, cause, cx)? {
         return Ok(());
     }
     log::trace!("fd {fd}: {cause} -> handle_read");
@@ -317,7 +354,7 @@ fn write_event(
         log::trace!("fd {fd}: {cause} on a listening socket, ignored");
         return Ok(());
     }
-    if !connect_first(ch, fd, cause, cx)? {
+    if d.connecting() && !connect_first(ch, fd, cause, cx)? {
         return Ok(());
     }
     log::trace!("fd {fd}: {cause} -> handle_write");
