@@ -3,7 +3,7 @@
 # then (with --run) runs it:
 #
 #   bash bench/setup.sh          # install socat, strace, perf, taskset, valgrind
-#   bash bench/setup.sh --run    # ... and run the whole benchmark (~7 min on 2 cores)
+#   bash bench/setup.sh --run    # ... and run the whole benchmark (~10 min on 2 cores)
 #
 # socat is needed for the forwarder comparison; perf (raw_syscalls tracepoint)
 # or strace for the syscall counts; taskset (util-linux) for pinning; valgrind

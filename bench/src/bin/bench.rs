@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! bash bench/setup.sh                                   # socat, strace, perf, valgrind (once per machine)
-//! cargo run --release -p selectloop-bench --bin bench   # ~7 minutes on 2 cores; --quick for a ~1 minute smoke run
+//! cargo run --release -p selectloop-bench --bin bench   # ~10 minutes on 2 cores; --quick for a ~1.5 minute smoke run
 //! ```
 //!
 //! It builds the crate's `echo_server` and `port_forwarder` examples in
@@ -2171,7 +2171,7 @@ fn render_markdown(report: &Report<'_>) -> String {
         let _ = writeln!(
             md,
             "`echo_server --idle-timeout {IDLE_TIMEOUT_SECS}` arms a timer per connection and pushes \
-             it back on every read; the same server without the flag has none. Server CPU µs per \
+             it back on every read; the same server with `--idle-timeout 0` has none. Server CPU µs per \
              round trip with server and client on one CPU; user-space instructions per round trip \
              under callgrind ({} round trips per active connection).\n",
             (instr_rt / 10).max(1)
