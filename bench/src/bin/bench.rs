@@ -283,6 +283,20 @@ fn run(args: &Args) -> io::Result<()> {
         if !status.success() {
             return Err(io::Error::other("cargo build of the examples failed"));
         }
+        // `cargo run --bin bench` builds the driver only: the load
+        // generator, the floors and the peers are built here too, so the
+        // one command works on a fresh checkout.
+        eprintln!("bench: building the load generator and the peer servers (release)");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--release", "-p", "selectloop-bench", "--bins"])
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other(
+                "cargo build of the benchmark's binaries failed",
+            ));
+        }
     }
     let examples = exe_dir.join("examples");
     let echo_server = examples.join("echo_server");
