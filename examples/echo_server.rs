@@ -129,6 +129,9 @@ struct EchoServer {
 }
 
 impl Handler for EchoServer {
+    /// A listener's wishes are its own: asked after its accepts only.
+    const PREDICATES: Predicates = Predicates::AfterOwnEvents;
+
     fn handle_accepted(
         &mut self,
         _ch: &mut Dispatcher,

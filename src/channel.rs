@@ -33,8 +33,9 @@ pub enum Predicates {
     /// and friends or named in [`Context::update_interest`](crate::Context::update_interest).
     /// An idle channel then costs nothing per iteration: with the epoll
     /// backend, a loop with thousands of idle connections costs in
-    /// proportion to the active ones. Listeners and connecting sockets are
-    /// asked every iteration in any case (their wishes change with time).
+    /// proportion to the active ones. A connecting socket, and a listener
+    /// whose accepts are paused for lack of fds, are asked every iteration
+    /// in any case (their wishes change with time).
     AfterOwnEvents,
 }
 

@@ -633,12 +633,15 @@ impl Core {
                 pause_left = d.accept_pause_left(now);
             }
         }
+        // A listener paused on EMFILE waits for time or a removal, and a
+        // connecting socket for its connect: asked every iteration.
+        let paused = accepting && d.is_accept_paused();
         let new = Interest { read, write };
         let reg = self.regs[t.index()];
         if new != reg.interest || fd != reg.fd {
             self.change_interest(sel, map, t, fd, reg, new);
         }
-        let asking = reg.always_asks || accepting || connecting;
+        let asking = reg.always_asks || connecting || paused;
         if asking != (reg.asking_at != ABSENT) && self.is_registered(t) {
             self.set_asking(t, asking);
         }
@@ -676,7 +679,9 @@ impl Core {
                 let event = match err {
                     RegisterError::FdTooLarge(e) => Event::FdTooLarge(e),
                     RegisterError::Closed(cause) => Event::FdClosed(cause),
-                    RegisterError::Other(e) => Event::RegisterFailed(e),
+                    RegisterError::Other(e) => {
+                        Event::RegisterFailed(e.raw_os_error().unwrap_or(libc::EINVAL))
+                    }
                 };
                 dispatch(map, &mut self.exit, t, fd, event);
             }

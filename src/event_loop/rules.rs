@@ -38,7 +38,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 /// What the loop learned about one registered channel.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
     /// The syscall's readiness, as poll(2) bits (select's sets and epoll's
     /// events are mapped onto them).
@@ -52,8 +52,9 @@ pub(crate) enum Event {
     Timeout,
     /// A graceful shutdown began.
     Shutdown,
-    /// The backend refused to watch the fd for another reason (`ENOMEM`).
-    RegisterFailed(io::Error),
+    /// The backend refused to watch the fd for another reason (`ENOMEM`,
+    /// `ENOSPC`): the errno, so that an event stays a plain `Copy` value.
+    RegisterFailed(i32),
 }
 
 #[derive(Clone, Copy)]
@@ -125,7 +126,7 @@ pub(crate) fn dispatch_and_check(
             };
             now != interest
                 || d.fileno() != Some(reg_fd)
-                || accepting
+                || (accepting && d.is_accept_paused())
                 || connecting
                 || d.deadline.needs_queueing()
         }
@@ -153,7 +154,8 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
             return;
         }
         Event::FdClosed(cause) => return fd_closed(ch, fd, cause, cx),
-        Event::RegisterFailed(err) => {
+        Event::RegisterFailed(errno) => {
+            let err = io::Error::from_raw_os_error(errno);
             log::trace!(
                 "fd {fd}: the backend cannot watch it ({err}) -> handle_error, channel closed"
             );
@@ -169,29 +171,38 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
         Event::Ready(r) => r,
     };
     let flags = ready.flags;
-    let steps = [
+    // The steps this readiness calls for, in asyncore's order: read, write,
+    // expt. With POLLIN, a hang-up is left to the read: the peer may have
+    // written more than one `recv` takes before it went (a pipe whose
+    // writer exited, a Unix socket after `shutdown`), and asyncore's
+    // close-at-once loses that tail. `recv` drains it over the next passes,
+    // returns 0 at the end, and that is the close. Without POLLIN there is
+    // nothing to read: close now.
+    let mut hooks = [Hook::Read; 4];
+    let mut n = 0;
+    for (flag, hook) in [
         (PollFlags::POLLIN, Hook::Read),
         (PollFlags::POLLOUT, Hook::Write),
         (PollFlags::POLLPRI, Hook::Expt),
-    ];
-    for (flag, hook) in steps {
+    ] {
         if flags.intersects(flag) {
-            step(ch, fd, hook, &ready, cx);
-            if finished(ch, cx) {
-                return;
-            }
+            hooks[n] = hook;
+            n += 1;
         }
     }
-    // With POLLIN, a hang-up is left to the read: the peer may have written
-    // more than one `recv` takes before it went (a pipe whose writer exited,
-    // a Unix socket after `shutdown`), and asyncore's close-at-once loses
-    // that tail. `recv` drains it over the next passes, returns 0 at the
-    // end, and that is the close. Without POLLIN there is nothing to read:
-    // close now.
     if !flags.intersects(PollFlags::POLLIN)
         && flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
     {
-        step(ch, fd, Hook::Close, &ready, cx);
+        hooks[n] = Hook::Close;
+        n += 1;
+    }
+    for (i, &hook) in hooks[..n].iter().enumerate() {
+        // After a step, the rest only if the channel is still open and the
+        // loop is not exiting.
+        if i > 0 && finished(ch, cx) {
+            return;
+        }
+        step(ch, fd, hook, &ready, cx);
     }
 }
 
