@@ -16,21 +16,26 @@ const NAME: &str = "port_forwarder";
 
 /// Starts a forwarder from 127.0.0.1:0 to `remote`.
 fn forwarder(remote: SocketAddr, backend: &str) -> Server {
+    forwarder_with(remote, backend, &[])
+}
+
+/// The forwarder in front of `remote`, on a port of its choosing, with
+/// `extra` arguments.
+fn forwarder_with(remote: SocketAddr, backend: &str, extra: &[&str]) -> Server {
     let port = remote.port().to_string();
-    Server::start(
-        NAME,
-        &[
-            "-l",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-r",
-            "127.0.0.1",
-            "-P",
-            &port,
-            backend,
-        ],
-    )
+    let mut args = vec![
+        "-l",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-r",
+        "127.0.0.1",
+        "-P",
+        &port,
+        backend,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(NAME, &args)
 }
 
 /// A socket receive buffer this small keeps the kernel from absorbing what
@@ -473,22 +478,7 @@ fn a_burst_waiting_in_the_backlog_is_accepted_in_one_wake_up() {
         let _ = echo(s);
     });
     for backend in BACKENDS {
-        let port = remote.port().to_string();
-        let mut server = Server::start(
-            NAME,
-            &[
-                "-l",
-                "127.0.0.1",
-                "-p",
-                "0",
-                "-r",
-                "127.0.0.1",
-                "-P",
-                &port,
-                backend,
-                "--trace",
-            ],
-        );
+        let mut server = forwarder_with(remote, backend, &["--trace"]);
         let err = server.proc.collect_stderr();
         server.proc.signal(libc::SIGSTOP);
         thread::sleep(Duration::from_millis(20)); // stopped in its wait
@@ -520,23 +510,7 @@ fn an_idle_connection_is_closed_and_a_talking_one_is_not() {
         let _ = echo(s);
     });
     for backend in BACKENDS {
-        let port = remote.port().to_string();
-        let server = Server::start(
-            NAME,
-            &[
-                "-l",
-                "127.0.0.1",
-                "-p",
-                "0",
-                "-r",
-                "127.0.0.1",
-                "-P",
-                &port,
-                "--idle-timeout",
-                "1",
-                backend,
-            ],
-        );
+        let server = forwarder_with(remote, backend, &["--idle-timeout", "1"]);
         let mut silent = connect(server.addr);
         let talking = connect(server.addr);
         let start = std::time::Instant::now();
