@@ -319,9 +319,18 @@ fn an_async_chat_whose_answers_pile_up_stops_reading() {
 /// A peer that half-closes at once, then reads slowly to the end; returns
 /// how many bytes it got and whether the connection ended with a reset.
 fn half_closing_slow_reader(client: std::net::TcpStream) -> std::thread::JoinHandle<(usize, bool)> {
+    slow_reader(client, |c| c.shutdown(std::net::Shutdown::Write).unwrap())
+}
+
+/// A peer that first does `start` on its connection, then reads slowly to
+/// the end; returns how many bytes it got and whether it saw a reset.
+fn slow_reader(
+    client: std::net::TcpStream,
+    start: impl FnOnce(&std::net::TcpStream) + Send + 'static,
+) -> std::thread::JoinHandle<(usize, bool)> {
     std::thread::spawn(move || {
         use std::io::Read;
-        client.shutdown(std::net::Shutdown::Write).unwrap();
+        start(&client);
         let mut buf = vec![0u8; 64 * 1024];
         let mut got = 0;
         let mut reads = 0u32;
@@ -414,24 +423,9 @@ fn a_half_close_with_output_queued_delivers_it_all_async_chat() {
 /// A peer that sends input the server never reads, then reads slowly to
 /// the end; returns how many bytes it got and whether it saw a reset.
 fn sending_slow_reader(client: std::net::TcpStream) -> std::thread::JoinHandle<(usize, bool)> {
-    std::thread::spawn(move || {
-        use std::io::Read;
-        (&client).write_all(&vec![1u8; 100 * 1024]).unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut got = 0;
-        let mut reads = 0u32;
-        loop {
-            match (&client).read(&mut buf) {
-                Ok(0) => return (got, false),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (got, true),
-                Err(e) => panic!("after {got} bytes: {e}"),
-            }
-            reads += 1;
-            if reads % 8 == 0 {
-                std::thread::sleep(Duration::from_millis(2)); // a slow reader
-            }
-        }
+    slow_reader(client, |c| {
+        let mut c = c;
+        c.write_all(&vec![1u8; 100 * 1024]).unwrap()
     })
 }
 
