@@ -406,7 +406,6 @@ fn out_of_fds_clients_wait_and_are_served_later_on_poll() {
 }
 
 fn serves_queued_clients_with_few_fds(backend: &str) {
-    use std::process::{Command, Stdio};
     const CLIENTS: usize = 45; // more pairs than 64 fds allow at once
     let remote = endless_remote(|s| {
         let _ = echo(s);
@@ -415,11 +414,10 @@ fn serves_queued_clients_with_few_fds(backend: &str) {
     // (and the remote socket fail), with 65 the remote socket may: both.
     for limit in [64, 65] {
         let port = remote.port().to_string();
-        let script = format!("ulimit -n {limit} || exit 97; exec \"$@\"");
-        let child = Command::new("bash")
-            .args(["-c", &script, "low-fds"])
-            .arg(example_path(NAME))
-            .args([
+        let server = Server::start_with_fd_limit(
+            NAME,
+            limit,
+            &[
                 "-l",
                 "127.0.0.1",
                 "-p",
@@ -429,17 +427,8 @@ fn serves_queued_clients_with_few_fds(backend: &str) {
                 "-P",
                 &port,
                 backend,
-            ])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bash");
-        let server = Server::from_proc(Proc {
-            child,
-            name: NAME.to_string(),
-        });
+            ],
+        );
         let to = server.addr;
         let clients: Vec<_> = (0..CLIENTS)
             .map(|i| {

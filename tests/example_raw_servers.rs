@@ -277,20 +277,7 @@ fn cpu_ticks(pid: i32) -> u64 {
 #[test]
 fn out_of_fds_the_raw_servers_do_not_spin_and_accept_again_later() {
     for name in SERVERS {
-        let child = Command::new("bash")
-            .args(["-c", "ulimit -n 12 || exit 97; exec \"$@\"", "low-fds"])
-            .arg(example_path(name))
-            .args(["--bind", "127.0.0.1:0"])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bash");
-        let server = Server::from_proc(Proc {
-            child,
-            name: name.to_string(),
-        });
+        let server = Server::start_with_fd_limit(name, 12, &["--bind", "127.0.0.1:0"]);
         let pid = server.proc.pid();
         // More clients than fds: the rest wait in the listen backlog.
         let clients: Vec<TcpStream> = (0..10).map(|_| connect(server.addr)).collect();

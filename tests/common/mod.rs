@@ -419,6 +419,27 @@ pub fn rss_kib(pid: i32) -> u64 {
 }
 
 impl Server {
+    /// Starts example `name` with `args` under an open-file limit of
+    /// `limit` (`ulimit -n` in a shell that then execs it; stderr is
+    /// dropped) and waits for its `listening on` line.
+    pub fn start_with_fd_limit(name: &str, limit: u32, args: &[&str]) -> Server {
+        let script = format!("ulimit -n {limit} || exit 97; exec \"$@\"");
+        let child = Command::new("bash")
+            .args(["-c", &script, "low-fds"])
+            .arg(example_path(name))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bash");
+        Server::from_proc(Proc {
+            child,
+            name: name.to_string(),
+        })
+    }
+
     /// A server started by the caller (e.g. through a shell that sets limits
     /// first, or by [`Server::start`]): waits (at most [`PATIENCE`]) for its
     /// `listening on IP:PORT` line.
