@@ -55,6 +55,7 @@ impl AcceptPause {
     }
 
     /// Whether a pause is on (not yet lifted by the loop).
+    #[inline]
     pub(crate) fn is_on(&self) -> bool {
         self.since.is_some()
     }
@@ -62,6 +63,7 @@ impl AcceptPause {
     /// Stamps a fresh pause with the map's removal count from before the
     /// handler ran, so a channel that closes later in the same pass lifts
     /// it at the next one.
+    #[inline]
     pub(crate) fn stamp(&mut self, removals: u64) {
         if let Some((_, seen)) = &mut self.since {
             if *seen == UNSTAMPED {

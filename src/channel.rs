@@ -9,12 +9,15 @@
 //! "peer gone" become `handle_close`) is done once, by the loop's event
 //! rules, on top of these hooks.
 
+use crate::backend::Interest;
 use crate::dispatcher::Dispatcher;
+use crate::event_loop::rules::{self, Event, Outcome};
 use crate::event_loop::Context;
 use crate::handler::{DispatcherType, Handler};
 use std::any::Any;
 use std::fmt;
 use std::io;
+use std::os::fd::RawFd;
 
 /// When the loop asks a handler's [`readable`](Handler::readable) and
 /// [`writable`](Handler::writable) (set with [`Handler::PREDICATES`]).
@@ -57,6 +60,18 @@ pub(crate) trait Channel: 'static {
     fn handle_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>);
+    /// Delivers one event through the event rules
+    /// ([`rules::on_event`](crate::event_loop::rules::on_event)),
+    /// instantiated for this entry's types: the loop's one virtual call per
+    /// event.
+    fn on_event(
+        &mut self,
+        fd: RawFd,
+        event: Event,
+        cx: &mut Context<'_>,
+        registered: Option<(Interest, RawFd)>,
+        removals: u64,
+    ) -> Outcome;
     /// What the channel is, for the trace (`listener 127.0.0.1:8080`).
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     /// The entry itself, for typed handles to downcast to `Entry<D, H>`.
@@ -112,6 +127,16 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
     }
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>) {
         self.handler.handle_error(&mut self.ch, err, cx)
+    }
+    fn on_event(
+        &mut self,
+        fd: RawFd,
+        event: Event,
+        cx: &mut Context<'_>,
+        registered: Option<(Interest, RawFd)>,
+        removals: u64,
+    ) -> Outcome {
+        rules::on_event(self, fd, event, cx, registered, removals)
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.ch.describe(f)

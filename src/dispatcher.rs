@@ -281,6 +281,7 @@ impl Dispatcher {
 
     /// The fd, or `None` once closed (asyncore's `fileno()`) or for a
     /// [`Timer`](crate::Timer), which has none.
+    #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
         match &self.io {
             Io::Socket(s) => Some(s.as_raw_fd()),
@@ -290,17 +291,20 @@ impl Dispatcher {
     }
 
     /// Whether the connection is established (asyncore's `connected`).
+    #[inline]
     pub fn connected(&self) -> bool {
         self.state == State::Connected
     }
 
     /// Whether this is a listening socket (asyncore's `accepting`).
+    #[inline]
     pub fn accepting(&self) -> bool {
         self.state == State::Accepting
     }
 
     /// Whether a non-blocking `connect` is in progress (asyncore's
     /// `connecting`).
+    #[inline]
     pub fn connecting(&self) -> bool {
         self.state == State::Connecting
     }
@@ -313,6 +317,7 @@ impl Dispatcher {
     }
 
     /// Whether [`close`](Self::close) has run.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         matches!(self.io, Io::Closed)
     }
@@ -474,6 +479,7 @@ impl Dispatcher {
 
     /// Whether accepting is paused (fd shortage) and the pause has not been
     /// lifted yet.
+    #[inline]
     pub fn is_accept_paused(&self) -> bool {
         self.accept_pause.is_on()
     }
@@ -481,6 +487,7 @@ impl Dispatcher {
     /// Stamps a fresh pause with the map's removal count from before the
     /// handler ran, so a channel that closes later in the same pass (freeing
     /// an fd) lifts the pause at the next one.
+    #[inline]
     pub(crate) fn stamp_accept_pause(&mut self, removals: u64) {
         self.accept_pause.stamp(removals);
     }
@@ -499,21 +506,30 @@ impl Dispatcher {
     /// Sends `data` (asyncore's `send`); returns how many bytes the kernel
     /// took, `0` if it would block. A gone peer also gives `0` and schedules
     /// `handle_close`. Never raises SIGPIPE.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = match &mut self.io {
-            Io::Socket(s) => send_nosignal(s, data),
+            Io::Socket(s) => crate::sys::socket_io::send(s.as_fd(), data),
             Io::File(f) => f.send(data),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
             Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) if is_disconnected(&e) => {
-                self.close_pending = true;
-                self.note_close(CloseReason::from_error(&e));
-                Ok(0)
-            }
-            Err(e) => Err(e),
+            Err(e) => self.send_failed(e),
+        }
+    }
+
+    /// `send`'s errors: would block is `Ok(0)`, "peer gone" a pending close.
+    #[cold]
+    fn send_failed(&mut self, e: io::Error) -> io::Result<usize> {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            Ok(0)
+        } else if is_disconnected(&e) {
+            self.close_pending = true;
+            self.note_close(CloseReason::from_error(&e));
+            Ok(0)
+        } else {
+            Err(e)
         }
     }
 
@@ -521,7 +537,21 @@ impl Dispatcher {
     /// read. On a stream, `Ok(0)` means the peer closed (or is gone), and
     /// `handle_close` runs as soon as the handler returns. Would block is
     /// `Err(WouldBlock)`, which the loop ignores if the handler passes it on.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let (Io::Socket(s), None) = (&self.io, self.lingering) {
+            // The round trip's path: one libc call.
+            match crate::sys::socket_io::recv(s.as_fd(), buf) {
+                Ok(n) if n > 0 => return Ok(n),
+                res => return self.recv_ended(res, buf.is_empty()),
+            }
+        }
+        self.recv_other(buf)
+    }
+
+    /// `recv` while lingering, or on a file or no fd at all.
+    #[cold]
+    fn recv_other(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.lingering.is_some() {
             // Closing: what arrives now is read and dropped (see
             // `linger_close`); the handler sees a spurious wake-up.
@@ -529,12 +559,23 @@ impl Dispatcher {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let res = match &mut self.io {
-            Io::Socket(s) => (&*s).read(buf),
+            Io::Socket(s) => crate::sys::socket_io::recv(s.as_fd(), buf),
             Io::File(f) => f.recv(buf),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
         match res {
-            Ok(0) if self.stream && !buf.is_empty() => {
+            Ok(n) if n > 0 => Ok(n),
+            res => self.recv_ended(res, buf.is_empty()),
+        }
+    }
+
+    /// `recv` read nothing, or failed: on a stream, 0 bytes into a non-empty
+    /// buffer is the peer's end of file, and an error that means "peer
+    /// gone" is `Ok(0)` too; either makes the close pending.
+    #[cold]
+    fn recv_ended(&mut self, res: io::Result<usize>, empty_buf: bool) -> io::Result<usize> {
+        match res {
+            Ok(0) if self.stream && !empty_buf => {
                 self.close_pending = true;
                 self.note_close(CloseReason::Eof);
                 Ok(0)
@@ -591,6 +632,7 @@ impl Dispatcher {
     /// Whether the peer has sent its end of file (or is gone): nothing more
     /// will be read, though output may still be delivered to a peer that
     /// only shut down its write side.
+    #[inline]
     pub fn read_ended(&self) -> bool {
         self.close_reason.is_some()
     }
@@ -671,6 +713,7 @@ impl Dispatcher {
 
     /// Whether the default `handle_write` ran: the default `writable()` is
     /// `false` from then on.
+    #[inline]
     pub fn unhandled_write(&self) -> bool {
         self.warned.write
     }
@@ -692,6 +735,7 @@ impl Dispatcher {
 
     /// Whether the default `handle_read` ran: the default `readable()` is
     /// `false` from then on.
+    #[inline]
     pub fn unhandled_read(&self) -> bool {
         self.warned.read
     }
@@ -774,6 +818,7 @@ impl Dispatcher {
     }
 
     /// Whether a [`linger_close`](Self::linger_close) is under way.
+    #[inline]
     pub fn is_lingering(&self) -> bool {
         self.lingering.is_some()
     }
@@ -827,6 +872,7 @@ impl Dispatcher {
         self.close();
     }
 
+    #[inline]
     pub(crate) fn take_close_pending(&mut self) -> bool {
         std::mem::take(&mut self.close_pending)
     }
@@ -939,17 +985,6 @@ impl io::Write for Dispatcher {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-#[cfg(selectloop_msg_nosignal)]
-fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
-    s.send_with_flags(data, libc::MSG_NOSIGNAL)
-}
-
-#[cfg(not(selectloop_msg_nosignal))]
-fn send_nosignal(s: &Socket, data: &[u8]) -> io::Result<usize> {
-    // SO_NOSIGPIPE was set when the socket was prepared.
-    std::io::Write::write(&mut &*s, data)
 }
 
 #[cfg(selectloop_msg_nosignal)]

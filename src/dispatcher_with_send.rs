@@ -80,6 +80,7 @@ impl DispatcherWithSend {
     }
 
     /// Bytes queued and not yet sent.
+    #[inline]
     pub fn pending(&self) -> usize {
         self.out.pending()
     }
@@ -92,6 +93,7 @@ impl DispatcherWithSend {
 
     /// Whether the queue holds its limit or more in heap: stop producing
     /// output (the default `readable()` is `false` meanwhile).
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.out.heap_bytes() >= self.limit
     }
@@ -102,16 +104,10 @@ impl DispatcherWithSend {
     ///
     /// Refused with an error (kind `OutOfMemory`), queueing nothing, if the
     /// queue is already full: the caller still has the data.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.is_full() {
-            return Err(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!(
-                    "output buffer full ({} bytes of heap queued, limit {}); wait until is_full() is false",
-                    self.queued_heap(),
-                    self.limit
-                ),
-            ));
+            return Err(self.full_error());
         }
         let mut rest = data;
         if self.out.is_empty() && self.inner.connected() {
@@ -122,6 +118,19 @@ impl DispatcherWithSend {
             self.out.push_bytes(rest);
         }
         Ok(data.len())
+    }
+
+    /// The error of a `send` refused because the queue is full.
+    #[cold]
+    fn full_error(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "output buffer full ({} bytes of heap queued, limit {}); wait until is_full() is false",
+                self.queued_heap(),
+                self.limit
+            ),
+        )
     }
 
     /// Sends queued output, one slice of at most [`SEND_SLICE`] bytes
@@ -190,18 +199,22 @@ impl DerefMut for DispatcherWithSend {
 }
 
 impl DispatcherType for DispatcherWithSend {
+    #[inline]
     fn dispatcher(&self) -> &Dispatcher {
         &self.inner
     }
+    #[inline]
     fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         &mut self.inner
     }
     /// Read only while the output queue has room (backpressure).
+    #[inline]
     fn default_readable(&self) -> bool {
         self.inner.is_lingering()
             || (!self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended())
     }
     /// asyncore: `(not self.connected) or len(self.out_buffer)`.
+    #[inline]
     fn default_writable(&self) -> bool {
         !self.inner.is_lingering()
             && (!self.inner.connected() || self.pending() > 0 || self.close_when_done)

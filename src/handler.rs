@@ -25,6 +25,7 @@ pub trait DispatcherType: 'static {
     fn dispatcher_mut(&mut self) -> &mut Dispatcher;
     /// What [`Handler::readable`] returns unless overridden: `true` until
     /// the default `handle_read` ran ([`Dispatcher::unhandled_read`]).
+    #[inline]
     fn default_readable(&self) -> bool {
         let d = self.dispatcher();
         d.is_lingering() || !d.unhandled_read()
@@ -32,6 +33,7 @@ pub trait DispatcherType: 'static {
     /// What [`Handler::writable`] returns unless overridden: `true` (as
     /// asyncore) until the default `handle_write` ran
     /// ([`Dispatcher::unhandled_write`]).
+    #[inline]
     fn default_writable(&self) -> bool {
         let d = self.dispatcher();
         !d.is_lingering() && !d.unhandled_write()
@@ -93,9 +95,11 @@ pub trait DispatcherType: 'static {
 }
 
 impl DispatcherType for Dispatcher {
+    #[inline]
     fn dispatcher(&self) -> &Dispatcher {
         self
     }
+    #[inline]
     fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         self
     }

@@ -52,17 +52,20 @@ pub(crate) struct OutputQueue {
 
 impl OutputQueue {
     /// Unsent bytes queued (producers not yet asked count as 0).
+    #[inline]
     pub(crate) fn pending(&self) -> usize {
         self.pending
     }
 
     /// Bytes of heap the queue holds: its buffers' capacity and its entry
     /// slots. This is what an output limit is compared with.
+    #[inline]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buffers + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
 
     /// Whether anything (bytes, a producer, a close marker) is queued.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

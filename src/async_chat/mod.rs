@@ -641,18 +641,22 @@ impl DerefMut for AsyncChat {
 }
 
 impl DispatcherType for AsyncChat {
+    #[inline]
     fn dispatcher(&self) -> &Dispatcher {
         &self.inner
     }
+    #[inline]
     fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         &mut self.inner
     }
     /// Readable while the output is under its limit and the peer has not
     /// ended (asynchat: always).
+    #[inline]
     fn default_readable(&self) -> bool {
         self.inner.is_lingering() || (!self.is_full() && !self.inner.read_ended())
     }
     /// asynchat: `producer_fifo or not connected`.
+    #[inline]
     fn default_writable(&self) -> bool {
         !self.inner.is_lingering() && (!self.inner.connected() || self.has_output())
     }

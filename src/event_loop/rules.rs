@@ -87,6 +87,11 @@ pub(crate) fn dispatch(
 /// while it is still in hand. Returns (still in the map, wants something
 /// else: a new interest, fd or deadline, or a state that is asked every
 /// iteration).
+///
+/// One virtual call per event ([`Channel::on_event`]): the rules below are
+/// generic, instantiated for each entry's dispatcher and handler types, so
+/// every hook they call is a direct call the compiler can inline.
+#[inline]
 pub(crate) fn dispatch_and_check(
     map: &mut Map,
     exit: &mut bool,
@@ -99,26 +104,65 @@ pub(crate) fn dispatch_and_check(
         log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
         return (false, false);
     };
+    let removals = map.removals();
+    let outcome = {
+        let mut cx = Context::new(map, token, exit);
+        ch.on_event(fd, event, &mut cx, registered, removals)
+    };
+    let alive = map.put_back(token, ch, outcome.closed);
+    if outcome.closed && outcome.delivered && fd >= 0 {
+        log::trace!("fd {fd}: closed, removed from the map");
+    }
+    (alive, outcome.changed)
+}
+
+/// What [`on_event`] did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outcome {
+    /// The channel is closed: it leaves the map.
+    pub(crate) closed: bool,
+    /// The event reached its handlers (not a stale one).
+    pub(crate) delivered: bool,
+    /// It wants something else than it is registered for (see
+    /// [`dispatch_and_check`]).
+    pub(crate) changed: bool,
+}
+
+/// The event rules for one event of one channel, then the fast path's
+/// check of its wishes against `registered`. `removals` is the map's count
+/// of removed channels before the handlers ran (an EMFILE accept pause
+/// waits for one).
+#[inline]
+pub(crate) fn on_event<C: Channel + ?Sized>(
+    ch: &mut C,
+    fd: RawFd,
+    event: Event,
+    cx: &mut Context<'_>,
+    registered: Option<(Interest, RawFd)>,
+    removals: u64,
+) -> Outcome {
     if ch.dispatcher().is_closed() {
         // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
         log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
-        map.put_back(token, ch, true);
-        return (false, false);
+        return Outcome {
+            closed: true,
+            delivered: false,
+            changed: false,
+        };
     }
-    let removals = map.removals();
-    {
-        let mut cx = Context::new(map, token, exit);
-        readwrite(&mut *ch, fd, event, &mut cx);
-    }
-    let wishes = registered.map(|reg| (reg, ch.wishes()));
+    readwrite(ch, fd, event, cx);
+    let wishes = match registered {
+        Some(reg) => Some((reg, ch.wishes())),
+        None => None,
+    };
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
     let d = ch.dispatcher_mut();
     d.stamp_accept_pause(removals);
-    let closed_itself = d.is_closed();
+    let closed = d.is_closed();
     let changed = match wishes {
-        Some(((interest, reg_fd), (read, write))) if !closed_itself => {
+        Some(((interest, reg_fd), (read, write))) if !closed => {
             let (accepting, connecting) = (d.accepting(), d.connecting());
             let now = Interest {
                 read,
@@ -132,14 +176,15 @@ pub(crate) fn dispatch_and_check(
         }
         _ => false,
     };
-    let alive = map.put_back(token, ch, closed_itself);
-    if closed_itself && fd >= 0 {
-        log::trace!("fd {fd}: closed, removed from the map");
+    Outcome {
+        closed,
+        delivered: true,
+        changed,
     }
-    (alive, changed)
 }
 
-fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>) {
+#[inline]
+fn readwrite<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mut Context<'_>) {
     let ready = match event {
         Event::FdTooLarge(err) => {
             log::trace!(
@@ -171,6 +216,20 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
         Event::Ready(r) => r,
     };
     let flags = ready.flags;
+    if flags
+        & (PollFlags::POLLIN
+            | PollFlags::POLLOUT
+            | PollFlags::POLLPRI
+            | PollFlags::POLLHUP
+            | PollFlags::POLLERR)
+        == PollFlags::POLLIN
+        && ch.dispatcher().connected()
+    {
+        // The common case, first: data for a connected channel.
+        log::trace!("fd {fd}: {ready} -> handle_read");
+        let result = ch.handle_read(cx);
+        return after_step(ch, fd, Hook::Read, result, cx);
+    }
     // The steps this readiness calls for, in asyncore's order: read, write,
     // expt. With POLLIN, a hang-up is left to the read: the peer may have
     // written more than one `recv` takes before it went (a pipe whose
@@ -208,7 +267,7 @@ fn readwrite(ch: &mut dyn Channel, fd: RawFd, event: Event, cx: &mut Context<'_>
 
 /// The channel closed or the loop is exiting: deliver nothing more.
 #[inline]
-fn finished(ch: &dyn Channel, cx: &Context<'_>) -> bool {
+fn finished<C: Channel + ?Sized>(ch: &C, cx: &Context<'_>) -> bool {
     ch.dispatcher().is_closed() || cx.stopping()
 }
 
@@ -224,8 +283,8 @@ fn hook_name(hook: Hook) -> &'static str {
 }
 
 #[inline]
-fn step(
-    ch: &mut dyn Channel,
+fn step<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     hook: Hook,
     cause: &dyn std::fmt::Display,
@@ -248,6 +307,19 @@ fn step(
             }
         }
     };
+    after_step(ch, fd, hook, result, cx)
+}
+
+/// After a handler: its error routed, then `handle_close` if `recv` or
+/// `send` saw the peer go.
+#[inline]
+fn after_step<C: Channel + ?Sized>(
+    ch: &mut C,
+    fd: RawFd,
+    hook: Hook,
+    result: io::Result<()>,
+    cx: &mut Context<'_>,
+) {
     if let Err(err) = result {
         route_error(ch, fd, hook, err, cx);
     }
@@ -261,7 +333,14 @@ fn step(
 }
 
 /// asyncore's `readwrite` error rule.
-fn route_error(ch: &mut dyn Channel, fd: RawFd, hook: Hook, err: io::Error, cx: &mut Context<'_>) {
+#[cold]
+fn route_error<C: Channel + ?Sized>(
+    ch: &mut C,
+    fd: RawFd,
+    hook: Hook,
+    err: io::Error,
+    cx: &mut Context<'_>,
+) {
     if finished(ch, cx) {
         log::debug!("fd {fd}: error after close ignored: {err}");
     } else if err.kind() == io::ErrorKind::WouldBlock {
@@ -284,7 +363,7 @@ fn route_error(ch: &mut dyn Channel, fd: RawFd, hook: Hook, err: io::Error, cx: 
 
 /// An error that means "peer gone" goes to `handle_close`, any other to
 /// `handle_error`.
-fn deliver_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Context<'_>) {
+fn deliver_error<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, err: io::Error, cx: &mut Context<'_>) {
     if is_disconnected(&err) {
         if let Err(err) = ch.handle_close(cx) {
             if !finished(ch, cx) {
@@ -297,8 +376,9 @@ fn deliver_error(ch: &mut dyn Channel, fd: RawFd, err: io::Error, cx: &mut Conte
     }
 }
 
-fn connect_event(
-    ch: &mut dyn Channel,
+#[cold]
+fn connect_event<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
@@ -321,8 +401,8 @@ fn connect_event(
 /// `handle_connect_event`) before the read or write it announces. Returns
 /// whether that read or write is still to be delivered: not if the channel
 /// finished, or the connect failed (its error went to the handler already).
-fn connect_first(
-    ch: &mut dyn Channel,
+fn connect_first<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
@@ -336,8 +416,8 @@ fn connect_first(
 }
 
 #[inline]
-fn read_event(
-    ch: &mut dyn Channel,
+fn read_event<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
@@ -354,8 +434,8 @@ fn read_event(
     ch.handle_read(cx)
 }
 
-fn write_event(
-    ch: &mut dyn Channel,
+fn write_event<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
@@ -372,8 +452,8 @@ fn write_event(
     ch.handle_write(cx)
 }
 
-fn expt_event(
-    ch: &mut dyn Channel,
+fn expt_event<C: Channel + ?Sized>(
+    ch: &mut C,
     fd: RawFd,
     cause: &dyn std::fmt::Display,
     cx: &mut Context<'_>,
@@ -390,7 +470,8 @@ fn expt_event(
 /// belong to another file, so it is forgotten, not closed again; the channel
 /// hears of it through `handle_error` and leaves the map in any case (else
 /// poll would report `POLLNVAL` forever: a 100% CPU spin).
-fn fd_closed(ch: &mut dyn Channel, fd: RawFd, cause: &str, cx: &mut Context<'_>) {
+#[cold]
+fn fd_closed<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, cause: &str, cx: &mut Context<'_>) {
     log::trace!("fd {fd}: {cause} -> handle_error, channel removed");
     ch.dispatcher_mut().forget_fd();
     let err = io::Error::other(format!(

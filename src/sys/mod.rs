@@ -26,6 +26,7 @@ mod poll;
 mod select;
 pub(crate) mod signal;
 mod sigpipe;
+pub(crate) mod socket_io;
 mod timeout;
 pub(crate) mod wake;
 
