@@ -152,10 +152,7 @@ pub(crate) fn on_event<C: Channel + ?Sized>(
         };
     }
     readwrite(ch, fd, event, cx);
-    let wishes = match registered {
-        Some(reg) => Some((reg, ch.wishes())),
-        None => None,
-    };
+    let wishes = registered.map(|reg| (reg, ch.wishes()));
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
     let d = ch.dispatcher_mut();
