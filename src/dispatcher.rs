@@ -509,7 +509,7 @@ impl Dispatcher {
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = match &mut self.io {
-            Io::Socket(s) => crate::sys::socket_io::send(s.as_fd(), data),
+            Io::Socket(s) => crate::sys::socket_io::send(s.as_raw_fd(), data),
             Io::File(f) => f.send(data),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
@@ -541,7 +541,7 @@ impl Dispatcher {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let (Io::Socket(s), None) = (&self.io, self.lingering) {
             // The round trip's path: one libc call.
-            match crate::sys::socket_io::recv(s.as_fd(), buf) {
+            match crate::sys::socket_io::recv(s.as_raw_fd(), buf) {
                 Ok(n) if n > 0 => return Ok(n),
                 res => return self.recv_ended(res, buf.is_empty()),
             }
@@ -559,7 +559,7 @@ impl Dispatcher {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let res = match &mut self.io {
-            Io::Socket(s) => crate::sys::socket_io::recv(s.as_fd(), buf),
+            Io::Socket(s) => crate::sys::socket_io::recv(s.as_raw_fd(), buf),
             Io::File(f) => f.recv(buf),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };

@@ -321,7 +321,9 @@ impl Map {
     /// Returns whether it is still there.
     #[inline(always)]
     pub(crate) fn put_back(&mut self, t: Token, ch: Box<dyn Channel>, closed: bool) -> bool {
-        let Some(slot) = self.slot_mut(t) else {
+        // A busy slot is never vacated (nor its generation moved on) while
+        // its channel is out: the index alone finds it.
+        let Some(slot) = self.slots.get_mut(t.index as usize) else {
             return false;
         };
         let closed_by_token = matches!(slot.state, State::Busy { close: true });
