@@ -79,14 +79,19 @@
 //!  layer 3  the loop        event_loop/: Loop, the one iteration (mod.rs), the event rules
 //!              │            (rules.rs: where a POLLHUP goes), Context, the timer queue
 //!  layer 2  map, backends   map.rs: the slab, typed handles, a change log
-//!              │            backend/: select.rs, poll.rs, epoll.rs behind one interface
+//!              │            backend/: select.rs, poll.rs, epoll.rs behind one interface,
+//!              │            readiness.rs (what a backend reports, in its own words)
 //!  layer 1  syscalls        sys/: select, poll, epoll, timeouts, signals, wake fds (all the unsafe)
 //! ```
 //!
 //! Each layer uses only the ones below it, with one shared vocabulary that
 //! every layer speaks: [`Dispatcher`] (the socket half of a channel),
 //! [`Handler`] (its events) and the loop's [`Context`], which handlers
-//! receive. Each layer is usable alone: the raw servers use `sys` only; a
+//! receive. The map holds each channel as a type-erased pair of the two
+//! (`channel.rs`), which instantiates the event rules for that pair's
+//! concrete types: the loop makes one virtual call per event, and every
+//! `handle_*`, `readable()` and `writable()` behind it is a direct call the
+//! compiler inlines. Each layer is usable alone: the raw servers use `sys` only; a
 //! [`Map`] and a [`Loop`] run plain [`Dispatcher`]s.
 //!
 //! | layer | module | asyncore | in the course |

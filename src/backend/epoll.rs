@@ -16,8 +16,8 @@
 //!   seen when it is registered (`EBADF` from `epoll_ctl`), and delivered
 //!   as select's `EBADF` and poll's `POLLNVAL` are.
 
+use super::readiness::{IterTrace, Readiness, ShowTimeout, Syscall};
 use super::{Interest, RegisterError, Selector, Waited};
-use crate::event_loop::trace::{IterTrace, Readiness, ShowTimeout, Syscall};
 use crate::map::Token;
 use crate::sys::{Epoll, EpollEvent, PollFlags};
 use std::io;

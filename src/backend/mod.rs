@@ -11,11 +11,12 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod epoll;
 pub(crate) mod poll;
+pub(crate) mod readiness;
 pub(crate) mod select;
 
-use crate::event_loop::trace::{IterTrace, Readiness};
 use crate::map::Token;
 use crate::sys::FdSetSizeError;
+use readiness::{IterTrace, Readiness};
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;

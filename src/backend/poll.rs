@@ -9,8 +9,8 @@
 //! closed channels' places could otherwise push it past when fds run out. After a wait, the scan stops once it has seen as many ready
 //! entries as poll(2) said.
 
+use super::readiness::{IterTrace, Readiness, ShowTimeout, Syscall};
 use super::{Interest, RegisterError, Registered, Selector, Waited};
-use crate::event_loop::trace::{IterTrace, Readiness, ShowTimeout, Syscall};
 use crate::map::Token;
 use crate::sys::{self, PollFd, PollFlags};
 use std::io;

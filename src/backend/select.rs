@@ -8,8 +8,8 @@
 //! fd at or above `FD_SETSIZE` cannot be watched: registering it is an
 //! error the loop delivers to that channel.
 
+use super::readiness::{IterTrace, Readiness, ShowTimeout, Syscall};
 use super::{Interest, RegisterError, Registered, Selector, Waited};
-use crate::event_loop::trace::{IterTrace, Readiness, ShowTimeout, Syscall};
 use crate::map::Token;
 use crate::sys::{self, FdSet, FdSetSizeError, PollFlags, FD_SETSIZE};
 use std::io;

@@ -31,6 +31,7 @@ pub(crate) mod trace;
 pub use context::Context;
 
 use crate::backend::poll::PollSelector;
+use crate::backend::readiness::IterTrace;
 use crate::backend::select::SelectSelector;
 use crate::backend::{Interest, RegisterError, Selector, Waited};
 use crate::channel::Predicates;
@@ -41,7 +42,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 use timers::TimerQueue;
-use trace::{IterTrace, Label};
+use trace::Label;
 
 /// Which syscall the loop waits in.
 ///

@@ -28,7 +28,7 @@
 //! delivered.
 
 use super::context::Context;
-use super::trace::Readiness;
+use crate::backend::readiness::Readiness;
 use crate::backend::Interest;
 use crate::channel::Channel;
 use crate::dispatcher::is_disconnected;
@@ -543,7 +543,7 @@ mod tests {
         let t = map.add(d, obj);
         let ready = Readiness {
             flags,
-            syscall: super::super::trace::Syscall::Poll,
+            syscall: crate::backend::readiness::Syscall::Poll,
         };
         let mut exit_now = false;
         dispatch(&mut map, &mut exit_now, t.token(), fd, Event::Ready(ready));
