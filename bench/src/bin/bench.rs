@@ -116,6 +116,8 @@ enum PassName {
     Syscalls,
     /// port_forwarder against socat
     Forwarder,
+    /// 2,000 connects in batches of 20 through a listen backlog of 5
+    Churn,
     /// User-space instructions per round trip (callgrind)
     Instructions,
     /// 10 active connections beside 5,000 idle ones
@@ -552,6 +554,63 @@ fn run(args: &Args) -> io::Result<()> {
         notes.push("port_forwarder select: no 1,000-connection run (2,000 fds exceed select's FD_SETSIZE of 1024; the poll and epoll backends have no such limit).".into());
     }
 
+    // Pass 4b: connection churn through a listen backlog of 5.
+    let mut churn: Vec<ChurnRow> = Vec::new();
+    if have_forwarder && runs(PassName::Churn) {
+        let mut specs = vec![
+            spec(
+                "port_forwarder poll (backlog 5, the default)",
+                &port_forwarder,
+                &["--poll", "--idle-timeout", "0"],
+            ),
+            spec(
+                "port_forwarder epoll (backlog 5, the default)",
+                &port_forwarder,
+                &["--epoll", "--idle-timeout", "0"],
+            ),
+            spec(
+                "port_forwarder poll --backlog 128",
+                &port_forwarder,
+                &["--poll", "--backlog", "128", "--idle-timeout", "0"],
+            ),
+        ];
+        if have_socat {
+            specs.push(ServerSpec {
+                name: "socat (fork, backlog=5)".into(),
+                program: "socat".into(),
+                args: vec!["backlog=5".into()],
+                socat: true,
+                uses_select: false,
+            });
+        }
+        if which("python3") {
+            specs.push(spec(
+                ACCEPT_LOOP,
+                Path::new("python3"),
+                &[&root.join("bench/accept_loop.py").display().to_string()],
+            ));
+        }
+        let upstream_spec = echo_spec("echo upstream", "--poll");
+        let (mut upstream, upstream_addr, _) = start_server(&env, &upstream_spec, None, None)?;
+        for round in 0..rounds {
+            for s in rotated(&specs, round) {
+                eprintln!("bench: churn round {}/{rounds}: {}", round + 1, s.name);
+                let up = (s.name != ACCEPT_LOOP).then_some(upstream_addr.as_str());
+                match churn_run(&env, s, up) {
+                    Ok(r) => match churn.iter_mut().find(|c| c.name == s.name) {
+                        Some(row) => row.runs.push(r),
+                        None => churn.push(ChurnRow {
+                            name: s.name.clone(),
+                            runs: vec![r],
+                        }),
+                    },
+                    Err(e) => notes.push(format!("{} (churn): failed: {e}", s.name)),
+                }
+            }
+        }
+        stop(&mut upstream);
+    }
+
     // Pass 5: user-space instructions per round trip, under callgrind.
     let instr_rt = args
         .instr_roundtrips
@@ -821,6 +880,7 @@ fn run(args: &Args) -> io::Result<()> {
         results: &results,
         servers: &servers,
         forwarders: &forwarders,
+        churn: &churn,
         timer_rows: &timer_rows,
         bulk: &bulk,
         notes: &notes,
@@ -1013,15 +1073,20 @@ fn start_server(
         server.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     )))?;
     let mut cmd = pinned(cpu, &server.program);
-    cmd.args(&server.args)
-        .env("RUST_LOG", "warn")
+    cmd.env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stderr(Stdio::from(log));
     if server.socat {
+        // socat's args are its TCP-LISTEN options (default: backlog=128)
         let port = free_port()?;
         let up = upstream.unwrap_or("127.0.0.1:9");
+        let opts = if server.args.is_empty() {
+            "backlog=128".to_string()
+        } else {
+            server.args.join(",")
+        };
         cmd.arg(format!(
-            "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=128"
+            "TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,{opts}"
         ))
         .arg(format!("TCP:{up}"))
         .stdout(Stdio::null());
@@ -1036,6 +1101,7 @@ fn start_server(
         }
         return Ok((child, addr, None));
     }
+    cmd.args(&server.args);
     if let Some(up) = upstream {
         let (ip, port) = up.rsplit_once(':').unwrap_or((up, "80"));
         cmd.args(["-l", "127.0.0.1", "-p", "0", "-r", ip, "-P", port]);
@@ -1059,6 +1125,63 @@ fn start_server(
     };
     let addr = line.trim_start_matches("listening on ").trim().to_string();
     Ok((child, addr, Some(rx)))
+}
+
+/// The churn pass's reference server (`bench/accept_loop.py`).
+const ACCEPT_LOOP: &str = "accept-and-close loop (Python, backlog 5, no forwarding)";
+
+/// Connects made in one churn run, in batches of [`CHURN_BATCH`].
+const CHURN_CONNECTS: usize = 2000;
+const CHURN_BATCH: usize = 20;
+
+/// One churn run: connects slower than 500 ms, failed connects, the
+/// slowest connect in ms.
+#[derive(Clone, Copy, Debug)]
+struct ChurnRun {
+    slow: usize,
+    failed: usize,
+    worst_ms: f64,
+}
+
+/// A server's churn runs.
+struct ChurnRow {
+    name: String,
+    runs: Vec<ChurnRun>,
+}
+
+/// Starts `server` (forwarding to `upstream`, if given), runs the load
+/// generator's churn mode against it, stops it.
+fn churn_run(env: &Env, server: &ServerSpec, upstream: Option<&str>) -> io::Result<ChurnRun> {
+    let (mut child, addr, _lines) = start_server(env, server, None, upstream)?;
+    let out = Command::new(&env.loadgen)
+        .args(["--addr", &addr, "--mode", "churn", "--timeout", "120"])
+        .args(["--conns", &CHURN_CONNECTS.to_string()])
+        .args(["--batch", &CHURN_BATCH.to_string()])
+        .stdin(Stdio::null())
+        .output();
+    stop(&mut child);
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("result mode=churn"))
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "loadgen: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
+    let field = |k: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    Ok(ChurnRun {
+        slow: field("slow") as usize,
+        failed: field("failed") as usize,
+        worst_ms: field("worst_ms"),
+    })
 }
 
 fn free_port() -> io::Result<u16> {
@@ -1805,6 +1928,7 @@ struct Report<'a> {
     results: &'a Results,
     servers: &'a [ServerSpec],
     forwarders: &'a [ServerSpec],
+    churn: &'a [ChurnRow],
     /// (backend without timers, the same with idle timers)
     timer_rows: &'a [(ServerSpec, ServerSpec)],
     bulk: &'a [(usize, u64)],
@@ -1829,6 +1953,7 @@ fn render_markdown(report: &Report<'_>) -> String {
         results,
         servers,
         forwarders,
+        churn,
         timer_rows,
         bulk,
         notes,
@@ -2071,6 +2196,35 @@ fn render_markdown(report: &Report<'_>) -> String {
                 );
             }
             let _ = writeln!(md, "{row}");
+        }
+    }
+
+    if !churn.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Connection churn through a listen backlog of 5\n\n\
+             {CHURN_CONNECTS} connects in batches of {CHURN_BATCH}, each batch closed before the next \
+             (`loadgen --mode churn`: one connect after another, each waited for up to 2 ms), \
+             forwarders to the same `echo_server --poll`, nothing pinned (client, forwarder and \
+             upstream share the 2 CPUs, as they would on a small host). A connect over 500 ms is \
+             a SYN the kernel dropped because the accept queue (backlog + 1 = 6 places on Linux) \
+             was full, sent again after 1 s. One row per server: each round's count, and the slowest connect.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| server | connects > 500 ms, per round | failed | slowest, ms |\n|---|---:|---:|---:|"
+        );
+        for row in churn {
+            let slow: Vec<String> = row.runs.iter().map(|r| r.slow.to_string()).collect();
+            let failed: usize = row.runs.iter().map(|r| r.failed).sum();
+            let worst = row.runs.iter().map(|r| r.worst_ms).fold(0.0, f64::max);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {failed} | {} |",
+                row.name,
+                slow.join(" / "),
+                fmt_num(worst)
+            );
         }
     }
 
@@ -2399,6 +2553,26 @@ fn render_markdown(report: &Report<'_>) -> String {
                 format!("by {:.0} %", (pf / so - 1.0) * 100.0),
             );
         }
+    }
+    // issue 10: churned connections at the default backlog
+    if let Some(row) = churn
+        .iter()
+        .find(|c| c.name.starts_with("port_forwarder poll (backlog 5"))
+    {
+        let worst = row
+            .runs
+            .iter()
+            .map(|r| r.slow + r.failed)
+            .max()
+            .unwrap_or(0);
+        target(
+            format!(
+                "port_forwarder, default backlog 5: {CHURN_CONNECTS} churned connections, no connect over 500 ms"
+            ),
+            format!("{worst} over 500 ms or failed (worst round)"),
+            Some(worst == 0),
+            format!("{worst} connects"),
+        );
     }
     // issue 9: instructions per round trip
     let get_instr = |server: &str| {

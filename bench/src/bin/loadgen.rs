@@ -11,6 +11,16 @@
 //!   (checked byte by byte), at most `--window` KiB in flight. Reports MiB/s
 //!   (payload echoed, one direction).
 //!
+//! * `churn`: `--conns` connects in batches of `--batch`, closed after each
+//!   batch, nothing sent: what a burst of connections does to a server's
+//!   accept queue. The connects of a batch go one after another, each
+//!   waited for up to 2 ms before the next is made (the pace of one
+//!   blocking connect after another, without a stalled one holding the
+//!   rest up); a connect the kernel stalls (a SYN dropped on a full accept
+//!   queue is sent again after 1 s) is left pending, closed when it
+//!   completes.
+//!   Reports how many took longer than 500 ms or failed.
+//!
 //! `--idle N` opens N more connections that do their warm-up round trip
 //! (so the server has accepted them) and then stay silent beside the
 //! active ones; an idle connection the server closes is an error. The
@@ -28,7 +38,8 @@
 //!
 //! Output (stdout, one line): `result mode=pingpong conns=N roundtrips=R
 //! secs=S rtt_per_s=X p50_us=A p99_us=B` or `result mode=bulk conns=N
-//! bytes=B secs=S mib_per_s=X`. Failures: `error: ...` on stderr, exit 1.
+//! bytes=B secs=S mib_per_s=X` or `result mode=churn connects=N slow=S
+//! failed=F worst_ms=W`. Failures: `error: ...` on stderr, exit 1.
 
 use clap::{Parser, ValueEnum};
 use mio::net::TcpStream;
@@ -82,12 +93,16 @@ struct Args {
     /// Give up after this many seconds
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
+    /// Connects per batch (churn)
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Pingpong,
     Bulk,
+    Churn,
 }
 
 /// What one thread measured.
@@ -130,10 +145,126 @@ fn main() {
     if let Err(e) = raise_nofile_limit() {
         eprintln!("loadgen: cannot raise the fd limit: {e}");
     }
-    match run(&args) {
+    let result = if args.mode == Mode::Churn {
+        churn(&args)
+    } else {
+        run(&args)
+    };
+    match result {
         Ok(()) => {}
         Err(e) => fail(format_args!("loadgen: {e}")),
     }
+}
+
+/// A connect slower than this counts as stalled (a dropped SYN is sent
+/// again after 1 s).
+const SLOW_CONNECT: Duration = Duration::from_millis(500);
+
+/// One connect of a churn run: the socket, and when it was made.
+struct Attempt {
+    sock: TcpStream,
+    started: Instant,
+}
+
+/// What a churn run saw.
+#[derive(Default)]
+struct ChurnStats {
+    slow: usize,
+    failed: usize,
+    worst: Duration,
+}
+
+/// `--mode churn`: see the module docs. A connect the kernel stalls is not
+/// waited for before the next batch (that would time the waits, not the
+/// server): it is closed when it completes.
+fn churn(args: &Args) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(64);
+    let batch = args.batch.max(1);
+    let mut stats = ChurnStats::default();
+    let mut pending: std::collections::HashMap<usize, Attempt> = Default::default();
+    let give_up = Instant::now() + Duration::from_secs_f64(args.timeout);
+    let mut next_id = 0usize;
+    while next_id < args.conns {
+        let n = batch.min(args.conns - next_id);
+        let mut connected: Vec<TcpStream> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = next_id;
+            next_id += 1;
+            let started = Instant::now();
+            let mut sock = TcpStream::connect(args.addr)?;
+            poll.registry()
+                .register(&mut sock, Token(id), Interest::WRITABLE)?;
+            pending.insert(id, Attempt { sock, started });
+            let pace = started + Duration::from_millis(2);
+            while pending.contains_key(&id) && Instant::now() < pace {
+                churn_wait(
+                    &mut poll,
+                    &mut events,
+                    &mut pending,
+                    &mut stats,
+                    &mut connected,
+                    pace,
+                )?;
+            }
+        }
+        // the batch is closed (stalled connects stay pending)
+        drop(connected);
+    }
+    while !pending.is_empty() {
+        if Instant::now() >= give_up {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "a connect did not finish",
+            ));
+        }
+        let mut connected = Vec::new();
+        churn_wait(
+            &mut poll,
+            &mut events,
+            &mut pending,
+            &mut stats,
+            &mut connected,
+            give_up,
+        )?;
+    }
+    println!(
+        "result mode=churn connects={} slow={} failed={} worst_ms={:.1}",
+        args.conns,
+        stats.slow,
+        stats.failed,
+        stats.worst.as_secs_f64() * 1e3
+    );
+    io::stdout().flush()
+}
+
+/// Waits until `until` at most for pending connects to finish; each that
+/// did is counted and moved to `connected` (closed with its batch).
+fn churn_wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    pending: &mut std::collections::HashMap<usize, Attempt>,
+    stats: &mut ChurnStats,
+    connected: &mut Vec<TcpStream>,
+    until: Instant,
+) -> io::Result<()> {
+    poll.poll(
+        events,
+        Some(until.saturating_duration_since(Instant::now())),
+    )?;
+    for ev in events.iter() {
+        let Some(mut c) = pending.remove(&ev.token().0) else {
+            continue;
+        };
+        let took = c.started.elapsed();
+        let fail = c.sock.take_error()?.is_some() || c.sock.peer_addr().is_err();
+        stats.worst = stats.worst.max(took);
+        stats.slow += usize::from(took > SLOW_CONNECT && !fail);
+        stats.failed += usize::from(fail);
+        poll.registry().deregister(&mut c.sock)?;
+        connected.push(c.sock);
+    }
+    Ok(())
 }
 
 fn run(args: &Args) -> io::Result<()> {
@@ -216,7 +347,8 @@ fn run(args: &Args) -> io::Result<()> {
                 pct(0.99)
             );
         }
-        Mode::Bulk => {
+        // churn never gets here (see `main`)
+        Mode::Bulk | Mode::Churn => {
             println!(
                 "result mode=bulk conns={} bytes={} secs={:.3} mib_per_s={:.1}",
                 args.conns,
@@ -388,7 +520,8 @@ fn worker(
                 None => args.secs,
             };
         }
-        Mode::Bulk => {
+        // churn never gets here (see `main`)
+        Mode::Bulk | Mode::Churn => {
             let total = args.mib * 1024 * 1024;
             let window = args.window * 1024;
             for c in conns.iter_mut().filter(|c| !c.idle) {
