@@ -166,23 +166,52 @@ struct Attempt {
     started: Instant,
 }
 
-/// What a churn run saw.
-#[derive(Default)]
-struct ChurnStats {
+/// A churn run: the connects in progress, and what the finished ones took.
+struct Churn {
+    poll: Poll,
+    events: Events,
+    pending: std::collections::HashMap<usize, Attempt>,
     slow: usize,
     failed: usize,
     worst: Duration,
+}
+
+impl Churn {
+    /// Waits until `until` at most for pending connects to finish; each
+    /// that did is counted and moved to `connected` (closed with its
+    /// batch).
+    fn wait(&mut self, until: Instant, connected: &mut Vec<TcpStream>) -> io::Result<()> {
+        let left = until.saturating_duration_since(Instant::now());
+        self.poll.poll(&mut self.events, Some(left))?;
+        for ev in self.events.iter() {
+            let Some(mut c) = self.pending.remove(&ev.token().0) else {
+                continue;
+            };
+            let took = c.started.elapsed();
+            let fail = c.sock.take_error()?.is_some() || c.sock.peer_addr().is_err();
+            self.worst = self.worst.max(took);
+            self.slow += usize::from(took > SLOW_CONNECT && !fail);
+            self.failed += usize::from(fail);
+            self.poll.registry().deregister(&mut c.sock)?;
+            connected.push(c.sock);
+        }
+        Ok(())
+    }
 }
 
 /// `--mode churn`: see the module docs. A connect the kernel stalls is not
 /// waited for before the next batch (that would time the waits, not the
 /// server): it is closed when it completes.
 fn churn(args: &Args) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(64);
+    let mut run = Churn {
+        poll: Poll::new()?,
+        events: Events::with_capacity(64),
+        pending: Default::default(),
+        slow: 0,
+        failed: 0,
+        worst: Duration::ZERO,
+    };
     let batch = args.batch.max(1);
-    let mut stats = ChurnStats::default();
-    let mut pending: std::collections::HashMap<usize, Attempt> = Default::default();
     let give_up = Instant::now() + Duration::from_secs_f64(args.timeout);
     let mut next_id = 0usize;
     while next_id < args.conns {
@@ -193,78 +222,35 @@ fn churn(args: &Args) -> io::Result<()> {
             next_id += 1;
             let started = Instant::now();
             let mut sock = TcpStream::connect(args.addr)?;
-            poll.registry()
+            run.poll
+                .registry()
                 .register(&mut sock, Token(id), Interest::WRITABLE)?;
-            pending.insert(id, Attempt { sock, started });
+            run.pending.insert(id, Attempt { sock, started });
             let pace = started + Duration::from_millis(2);
-            while pending.contains_key(&id) && Instant::now() < pace {
-                churn_wait(
-                    &mut poll,
-                    &mut events,
-                    &mut pending,
-                    &mut stats,
-                    &mut connected,
-                    pace,
-                )?;
+            while run.pending.contains_key(&id) && Instant::now() < pace {
+                run.wait(pace, &mut connected)?;
             }
         }
         // the batch is closed (stalled connects stay pending)
         drop(connected);
     }
-    while !pending.is_empty() {
+    while !run.pending.is_empty() {
         if Instant::now() >= give_up {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "a connect did not finish",
             ));
         }
-        let mut connected = Vec::new();
-        churn_wait(
-            &mut poll,
-            &mut events,
-            &mut pending,
-            &mut stats,
-            &mut connected,
-            give_up,
-        )?;
+        run.wait(give_up, &mut Vec::new())?;
     }
     println!(
         "result mode=churn connects={} slow={} failed={} worst_ms={:.1}",
         args.conns,
-        stats.slow,
-        stats.failed,
-        stats.worst.as_secs_f64() * 1e3
+        run.slow,
+        run.failed,
+        run.worst.as_secs_f64() * 1e3
     );
     io::stdout().flush()
-}
-
-/// Waits until `until` at most for pending connects to finish; each that
-/// did is counted and moved to `connected` (closed with its batch).
-fn churn_wait(
-    poll: &mut Poll,
-    events: &mut Events,
-    pending: &mut std::collections::HashMap<usize, Attempt>,
-    stats: &mut ChurnStats,
-    connected: &mut Vec<TcpStream>,
-    until: Instant,
-) -> io::Result<()> {
-    poll.poll(
-        events,
-        Some(until.saturating_duration_since(Instant::now())),
-    )?;
-    for ev in events.iter() {
-        let Some(mut c) = pending.remove(&ev.token().0) else {
-            continue;
-        };
-        let took = c.started.elapsed();
-        let fail = c.sock.take_error()?.is_some() || c.sock.peer_addr().is_err();
-        stats.worst = stats.worst.max(took);
-        stats.slow += usize::from(took > SLOW_CONNECT && !fail);
-        stats.failed += usize::from(fail);
-        poll.registry().deregister(&mut c.sock)?;
-        connected.push(c.sock);
-    }
-    Ok(())
 }
 
 fn run(args: &Args) -> io::Result<()> {
