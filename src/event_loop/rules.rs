@@ -222,7 +222,10 @@ fn readwrite<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mut 
         == PollFlags::POLLIN
         && ch.dispatcher().connected()
     {
-        // The common case, first: data for a connected channel.
+        // The common case, first: data for a connected channel. The steps
+        // below give the same calls for it; taking them costs about 95 more
+        // instructions per event (511 against 417 per round trip on
+        // `--pass instructions`), as the step list is built and walked.
         log::trace!("fd {fd}: {ready} -> handle_read");
         let result = ch.handle_read(cx);
         return after_step(ch, fd, Hook::Read, result, cx);
