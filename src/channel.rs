@@ -49,8 +49,12 @@ pub(crate) trait Channel: 'static {
     fn dispatcher_mut(&mut self) -> &mut Dispatcher;
     /// When to ask `readable`/`writable`.
     fn predicates(&self) -> Predicates;
-    /// `readable()` and `writable()`, asked together (one call).
-    fn wishes(&mut self) -> (bool, bool);
+    /// Asks `readable()` and `writable()` and records the answer, with the
+    /// dispatcher's state, as what the channel [`Wants`] (see [`seen`](Self::seen)).
+    fn wants(&mut self) -> Wants;
+    /// What [`wants`](Self::wants) last recorded: the event rules compare it
+    /// after each of the channel's own events.
+    fn seen(&self) -> Wants;
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
@@ -69,7 +73,7 @@ pub(crate) trait Channel: 'static {
         fd: RawFd,
         event: Event,
         cx: &mut Context<'_>,
-        registered: Option<(Interest, RawFd)>,
+        check: bool,
         removals: u64,
     ) -> Outcome;
     /// What the channel is, for the trace (`listener 127.0.0.1:8080`).
@@ -82,6 +86,69 @@ pub(crate) trait Channel: 'static {
 pub(crate) struct Entry<D, H> {
     pub(crate) ch: D,
     pub(crate) handler: H,
+    /// What it wanted when last asked.
+    seen: Wants,
+}
+
+/// What a channel wants of the loop: its fd (-1: none), whether it asks to
+/// read and to write (after the state rules: a listener never writes, a
+/// connecting socket always does), and whether it must be asked again at
+/// every iteration (a connecting socket, a listener paused for lack of
+/// fds: their wishes change with time).
+///
+/// Recorded on the entry whenever its predicates are asked, so the check
+/// after each of its own events ([`Predicates::AfterOwnEvents`]) is one
+/// comparison with what the loop last registered, without a lookup in the
+/// loop's tables: the four values are packed in one word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wants(u64);
+
+impl Wants {
+    const READ: u64 = 1 << 32;
+    const WRITE: u64 = 1 << 33;
+    const EVERY_ITERATION: u64 = 1 << 34;
+
+    /// Never asked yet (matches no real answer).
+    const UNSEEN: Wants = Wants(u64::MAX);
+
+    /// What a channel in state `d` whose `readable()`/`writable()` said
+    /// `read`/`write` wants.
+    #[inline]
+    pub(crate) fn of(d: &Dispatcher, read: bool, write: bool) -> Wants {
+        let (accepting, connecting) = (d.accepting(), d.connecting());
+        let write = (write || connecting) && !accepting;
+        let every_iteration = connecting || (accepting && d.is_accept_paused());
+        Wants(
+            u64::from(d.fileno().unwrap_or(-1) as u32)
+                | if read { Self::READ } else { 0 }
+                | if write { Self::WRITE } else { 0 }
+                | if every_iteration {
+                    Self::EVERY_ITERATION
+                } else {
+                    0
+                },
+        )
+    }
+
+    /// The interest to register (the read half before any accept pause).
+    #[inline]
+    pub(crate) fn interest(self) -> Interest {
+        Interest {
+            read: self.0 & Self::READ != 0,
+            write: self.0 & Self::WRITE != 0,
+        }
+    }
+}
+
+impl fmt::Debug for Wants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wants")
+            .field("fd", &(self.0 as u32 as i32))
+            .field("read", &(self.0 & Self::READ != 0))
+            .field("write", &(self.0 & Self::WRITE != 0))
+            .field("every_iteration", &(self.0 & Self::EVERY_ITERATION != 0))
+            .finish()
+    }
 }
 
 impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
@@ -97,9 +164,15 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
         H::PREDICATES
     }
     #[inline]
-    fn wishes(&mut self) -> (bool, bool) {
+    fn wants(&mut self) -> Wants {
         let read = self.handler.readable(&self.ch);
-        (read, self.handler.writable(&self.ch))
+        let write = self.handler.writable(&self.ch);
+        self.seen = Wants::of(self.ch.dispatcher(), read, write);
+        self.seen
+    }
+    #[inline]
+    fn seen(&self) -> Wants {
+        self.seen
     }
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_accept(&mut self.ch, cx)
@@ -133,10 +206,10 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
         fd: RawFd,
         event: Event,
         cx: &mut Context<'_>,
-        registered: Option<(Interest, RawFd)>,
+        check: bool,
         removals: u64,
     ) -> Outcome {
-        rules::on_event(self, fd, event, cx, registered, removals)
+        rules::on_event(self, fd, event, cx, check, removals)
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.ch.describe(f)
@@ -148,7 +221,11 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
 
 /// Boxes a dispatcher and its handler as a map entry.
 pub(crate) fn entry<D: DispatcherType, H: Handler<D>>(ch: D, handler: H) -> Box<dyn Channel> {
-    Box::new(Entry { ch, handler })
+    Box::new(Entry {
+        ch,
+        handler,
+        seen: Wants::UNSEEN,
+    })
 }
 
 /// The dispatcher and handler of a boxed entry, if it is an `Entry<D, H>`.

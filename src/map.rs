@@ -127,21 +127,20 @@ pub(crate) enum Change {
     Removed(Token),
 }
 
-enum State {
-    Vacant {
-        next_free: u32,
-    },
-    Occupied(Box<dyn Channel>),
-    /// Taken out while one of its handlers runs; `close`: closed through
-    /// its token meanwhile, dropped when put back.
-    Busy {
-        close: bool,
-    },
-}
-
+/// One place of the slab. `ch` holds the channel while it is registered
+/// and not running; while one of its handlers runs it is out (`ch` is
+/// `None`, `live` stays set), so taking it out and putting it back are one
+/// pointer each way.
 struct Slot {
+    ch: Option<Box<dyn Channel>>,
     generation: u32,
-    state: State,
+    /// Occupied or running (not vacant).
+    live: bool,
+    /// Running, and closed through its token meanwhile: dropped when put
+    /// back.
+    close_on_return: bool,
+    /// Vacant: the next vacant slot (`NONE`: none).
+    next_free: u32,
 }
 
 const NONE: u32 = u32::MAX;
@@ -249,10 +248,9 @@ impl Map {
         let token = if self.free_head != NONE {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];
-            if let State::Vacant { next_free } = slot.state {
-                self.free_head = next_free;
-            }
-            slot.state = State::Occupied(ch);
+            self.free_head = slot.next_free;
+            slot.ch = Some(ch);
+            slot.live = true;
             Token {
                 index,
                 generation: slot.generation,
@@ -260,8 +258,11 @@ impl Map {
         } else {
             let index = self.slots.len() as u32;
             self.slots.push(Slot {
+                ch: Some(ch),
                 generation: 0,
-                state: State::Occupied(ch),
+                live: true,
+                close_on_return: false,
+                next_free: NONE,
             });
             Token {
                 index,
@@ -286,34 +287,21 @@ impl Map {
 
     /// The registered (not running) channel `t`.
     pub(crate) fn entry_mut(&mut self, t: Token) -> Option<&mut (dyn Channel + 'static)> {
-        match &mut self.slot_mut(t)?.state {
-            State::Occupied(ch) => Some(&mut **ch),
-            _ => None,
-        }
+        Some(&mut **self.slot_mut(t)?.ch.as_mut()?)
     }
 
     pub(crate) fn entry(&self, t: Token) -> Option<&(dyn Channel + 'static)> {
-        match &self.slot(t)?.state {
-            State::Occupied(ch) => Some(&**ch),
-            _ => None,
-        }
+        Some(&**self.slot(t)?.ch.as_ref()?)
     }
 
     /// Takes a channel out to run one of its handlers; the slot stays
-    /// reserved (`Busy`) so nothing else is inserted there meanwhile.
+    /// reserved (`live`, with no channel in it) so nothing else is inserted
+    /// there meanwhile.
     #[inline(always)]
     pub(crate) fn take(&mut self, t: Token) -> Option<Box<dyn Channel>> {
-        let slot = self.slot_mut(t)?;
-        match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
-            State::Occupied(ch) => {
-                self.running_closed = false;
-                Some(ch)
-            }
-            other => {
-                slot.state = other;
-                None
-            }
-        }
+        let ch = self.slot_mut(t)?.ch.take()?;
+        self.running_closed = false;
+        Some(ch)
     }
 
     /// Puts a channel back after its handlers ran, or drops it (closing its
@@ -326,12 +314,11 @@ impl Map {
         let Some(slot) = self.slots.get_mut(t.index as usize) else {
             return false;
         };
-        let closed_by_token = matches!(slot.state, State::Busy { close: true });
-        if closed_by_token || closed {
+        if slot.close_on_return || closed {
             self.vacate(t, ch);
             false
         } else {
-            slot.state = State::Occupied(ch);
+            slot.ch = Some(ch);
             true
         }
     }
@@ -345,9 +332,9 @@ impl Map {
         drop(ch); // closes the fd
         let free_head = self.free_head;
         if let Some(slot) = self.slot_mut(t) {
-            slot.state = State::Vacant {
-                next_free: free_head,
-            };
+            slot.live = false;
+            slot.close_on_return = false;
+            slot.next_free = free_head;
             slot.generation = slot.generation.wrapping_add(1);
             self.free_head = t.index;
             self.len -= 1;
@@ -356,26 +343,22 @@ impl Map {
         }
     }
 
-    /// Removes and drops channel `t`. A running (`Busy`) one is marked, and
+    /// Removes and drops channel `t`. A running one (taken out) is marked, and
     /// dropped when its handler returns. Returns whether it was there.
     pub(crate) fn remove(&mut self, t: Token) -> bool {
         let Some(slot) = self.slot_mut(t) else {
             return false;
         };
-        match std::mem::replace(&mut slot.state, State::Busy { close: false }) {
-            State::Occupied(ch) => {
-                self.vacate(t, ch);
-                true
-            }
-            State::Busy { .. } => {
-                slot.state = State::Busy { close: true };
-                self.running_closed = true;
-                true
-            }
-            vacant => {
-                slot.state = vacant;
-                false
-            }
+        if let Some(ch) = slot.ch.take() {
+            self.vacate(t, ch);
+            true
+        } else if slot.live {
+            // Running: dropped when its handler returns.
+            slot.close_on_return = true;
+            self.running_closed = true;
+            true
+        } else {
+            false
         }
     }
 
@@ -410,13 +393,10 @@ impl Map {
     /// The token of the channel in slot `index`, if it is registered.
     pub(crate) fn token_at(&self, index: usize) -> Option<Token> {
         let slot = self.slots.get(index)?;
-        match slot.state {
-            State::Occupied(_) => Some(Token {
-                index: index as u32,
-                generation: slot.generation,
-            }),
-            _ => None,
-        }
+        slot.ch.as_ref().map(|_| Token {
+            index: index as u32,
+            generation: slot.generation,
+        })
     }
 
     /// Asks for a graceful shutdown; a second request while one is under
@@ -436,8 +416,7 @@ impl Map {
 
     /// Whether `token` names a channel in the map.
     pub fn contains(&self, token: impl Into<Token>) -> bool {
-        self.slot(token.into())
-            .is_some_and(|s| !matches!(s.state, State::Vacant { .. }))
+        self.slot(token.into()).is_some_and(|s| s.live)
     }
 
     /// The number of channels.

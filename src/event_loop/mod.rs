@@ -443,25 +443,13 @@ impl Core {
                     ..
                 } = self;
                 sel.for_each_ready(|token, fd, ready| {
-                    let reg = regs.get(token.index()).copied().unwrap_or(VACANT);
-                    if reg.token != Some(token) {
-                        // Only epoll can report a channel the loop no longer
-                        // watches: one whose fd closed while a `dup` of it
-                        // stayed open, so the kernel kept it. Its kernel
-                        // entry cannot be removed by fd number any more;
-                        // a fresh epoll instance drops it.
-                        log::debug!("fd {fd}: event for a channel no longer watched; rebuilding the interest set");
-                        *start_over = true;
-                        return true;
-                    }
-                    let check = (reg.asking_at == ABSENT).then_some((reg.interest, reg.fd));
-                    let (alive, changed) =
-                        dispatch_and_check(map, exit, token, fd, Event::Ready(ready), check);
-                    if alive && changed {
+                    match dispatch_and_check(map, exit, token, fd, Event::Ready(ready), true) {
                         // Asked again (and the backend told) at the next
                         // iteration, not now: the backend's arrays are
                         // being read.
-                        map.touch(token);
+                        Some((true, true)) => map.touch(token),
+                        Some(_) => {}
+                        None => stale_or_orphan(regs, start_over, token, fd),
                     }
                     !*exit
                 });
@@ -605,7 +593,7 @@ impl Core {
         let Some(ch) = map.entry_mut(t) else {
             return None; // running, or gone
         };
-        let (read, write) = ch.wishes();
+        let wants = ch.wants();
         let d = ch.dispatcher_mut();
         self.timers.sync(t, &mut d.deadline);
         let Some(fd) = d.fileno() else {
@@ -623,9 +611,8 @@ impl Core {
             }
             return None;
         };
-        let (accepting, connecting) = (d.accepting(), d.connecting());
-        let mut read = read;
-        let write = (write || connecting) && !accepting;
+        let accepting = d.accepting();
+        let Interest { mut read, write } = wants.interest();
         let mut pause_left = None;
         if read && accepting && d.is_accept_paused() {
             let now = *now.get_or_insert_with(Instant::now);
@@ -636,13 +623,13 @@ impl Core {
         }
         // A listener paused on EMFILE waits for time or a removal, and a
         // connecting socket for its connect: asked every iteration.
-        let paused = accepting && d.is_accept_paused();
+        let asking_anyway = d.connecting() || (accepting && d.is_accept_paused());
         let new = Interest { read, write };
         let reg = self.regs[t.index()];
         if new != reg.interest || fd != reg.fd {
             self.change_interest(sel, map, t, fd, reg, new);
         }
-        let asking = reg.always_asks || connecting || paused;
+        let asking = reg.always_asks || asking_anyway;
         if asking != (reg.asking_at != ABSENT) && self.is_registered(t) {
             self.set_asking(t, asking);
         }
@@ -767,6 +754,24 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+/// A ready event for a token the map does not hold: a channel that closed
+/// earlier in this iteration (dropped), or one the loop no longer watches.
+/// Only epoll can report the latter: a channel whose fd closed while a
+/// `dup` of it stayed open, so the kernel kept it. Its kernel entry cannot
+/// be removed by fd number any more; a fresh epoll instance drops it.
+#[cold]
+fn stale_or_orphan(regs: &[Reg], start_over: &mut bool, token: Token, fd: RawFd) {
+    if regs
+        .get(token.index())
+        .is_some_and(|r| r.token == Some(token))
+    {
+        rules::trace_stale(fd);
+    } else {
+        log::debug!("fd {fd}: event for a channel no longer watched; rebuilding the interest set");
+        *start_over = true;
     }
 }
 

@@ -29,8 +29,7 @@
 
 use super::context::Context;
 use crate::backend::readiness::Readiness;
-use crate::backend::Interest;
-use crate::channel::Channel;
+use crate::channel::{Channel, Predicates};
 use crate::dispatcher::is_disconnected;
 use crate::map::{Map, Token};
 use crate::sys::{FdSetSizeError, PollFlags};
@@ -78,15 +77,28 @@ pub(crate) fn dispatch(
     fd: RawFd,
     event: Event,
 ) -> bool {
-    dispatch_and_check(map, exit, token, fd, event, None).0
+    match dispatch_and_check(map, exit, token, fd, event, false) {
+        Some((alive, _)) => alive,
+        None => {
+            trace_stale(fd);
+            false
+        }
+    }
 }
 
-/// [`dispatch`], and for a channel that takes the fast path
+/// The trace line of an event dropped because its channel closed earlier
+/// in this iteration.
+pub(crate) fn trace_stale(fd: RawFd) {
+    log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
+}
+
+/// [`dispatch`], and with `check`, for a channel that takes the fast path
 /// ([`Predicates::AfterOwnEvents`](crate::Predicates)), compares what it
-/// wants afterwards with what it is `registered` for (its interest and fd),
-/// while it is still in hand. Returns (still in the map, wants something
-/// else: a new interest, fd or deadline, or a state that is asked every
-/// iteration).
+/// wants afterwards with what it wanted when the loop last asked
+/// ([`Channel::seen`]), while it is still in hand. Returns `None` for a
+/// stale token (nothing delivered, nothing logged), else (still in the map,
+/// wants something else: a new interest, fd or deadline, or a state that is
+/// asked every iteration).
 ///
 /// One virtual call per event ([`Channel::on_event`]): the rules below are
 /// generic, instantiated for each entry's dispatcher and handler types, so
@@ -98,22 +110,19 @@ pub(crate) fn dispatch_and_check(
     token: Token,
     fd: RawFd,
     event: Event,
-    registered: Option<(Interest, RawFd)>,
-) -> (bool, bool) {
-    let Some(mut ch) = map.take(token) else {
-        log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
-        return (false, false);
-    };
+    check: bool,
+) -> Option<(bool, bool)> {
+    let mut ch = map.take(token)?;
     let removals = map.removals();
     let outcome = {
         let mut cx = Context::new(map, token, exit);
-        ch.on_event(fd, event, &mut cx, registered, removals)
+        ch.on_event(fd, event, &mut cx, check, removals)
     };
     let alive = map.put_back(token, ch, outcome.closed);
     if outcome.closed && outcome.delivered && fd >= 0 {
         log::trace!("fd {fd}: closed, removed from the map");
     }
-    (alive, outcome.changed)
+    Some((alive, outcome.changed))
 }
 
 /// What [`on_event`] did.
@@ -128,23 +137,23 @@ pub(crate) struct Outcome {
     pub(crate) changed: bool,
 }
 
-/// The event rules for one event of one channel, then the fast path's
-/// check of its wishes against `registered`. `removals` is the map's count
-/// of removed channels before the handlers ran (an EMFILE accept pause
-/// waits for one).
+/// The event rules for one event of one channel, then (with `check`) the
+/// fast path's check of its wishes against those last seen. `removals` is
+/// the map's count of removed channels before the handlers ran (an EMFILE
+/// accept pause waits for one).
 #[inline]
 pub(crate) fn on_event<C: Channel + ?Sized>(
     ch: &mut C,
     fd: RawFd,
     event: Event,
     cx: &mut Context<'_>,
-    registered: Option<(Interest, RawFd)>,
+    check: bool,
     removals: u64,
 ) -> Outcome {
     if ch.dispatcher().is_closed() {
         // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
-        log::trace!("fd {fd}: stale event for a channel closed earlier in this iteration, dropped");
+        trace_stale(fd);
         return Outcome {
             closed: true,
             delivered: false,
@@ -152,26 +161,15 @@ pub(crate) fn on_event<C: Channel + ?Sized>(
         };
     }
     readwrite(ch, fd, event, cx);
-    let wishes = registered.map(|reg| (reg, ch.wishes()));
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
     let d = ch.dispatcher_mut();
     d.stamp_accept_pause(removals);
     let closed = d.is_closed();
-    let changed = match wishes {
-        Some(((interest, reg_fd), (read, write))) if !closed => {
-            let (accepting, connecting) = (d.accepting(), d.connecting());
-            let now = Interest {
-                read,
-                write: (write || connecting) && !accepting,
-            };
-            now != interest
-                || d.fileno() != Some(reg_fd)
-                || (accepting && d.is_accept_paused())
-                || connecting
-                || d.deadline.needs_queueing()
-        }
-        _ => false,
+    // A channel asked every iteration is asked again anyway.
+    let changed = check && !closed && ch.predicates() == Predicates::AfterOwnEvents && {
+        let seen = ch.seen();
+        ch.wants() != seen || ch.dispatcher().deadline.needs_queueing()
     };
     Outcome {
         closed,
