@@ -50,11 +50,12 @@ pub(crate) trait Channel: 'static {
     /// When to ask `readable`/`writable`.
     fn predicates(&self) -> Predicates;
     /// Asks `readable()` and `writable()` and records the answer, with the
-    /// dispatcher's state, as what the channel [`Wants`] (see [`seen`](Self::seen)).
+    /// dispatcher's state, as what the channel [`Wants`].
     fn wants(&mut self) -> Wants;
-    /// What [`wants`](Self::wants) last recorded: the event rules compare it
-    /// after each of the channel's own events.
-    fn seen(&self) -> Wants;
+    /// After one of its own events: whether the channel now wants something
+    /// else than when last asked (its interest, fd or state), or has a
+    /// deadline the loop's timer queue does not know yet.
+    fn wants_changed(&mut self) -> bool;
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_connect(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_read(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
@@ -171,8 +172,9 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
         self.seen
     }
     #[inline]
-    fn seen(&self) -> Wants {
-        self.seen
+    fn wants_changed(&mut self) -> bool {
+        let seen = self.seen;
+        self.wants() != seen || self.ch.dispatcher().deadline.needs_queueing()
     }
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_accept(&mut self.ch, cx)

@@ -105,6 +105,10 @@ pub(crate) enum Io {
 /// `recv` does.
 pub struct Dispatcher {
     pub(crate) io: Io,
+    /// The fd of `io` (-1: none, or closed), kept beside it: `io` is set
+    /// only at construction and replaced only by closing, and the loop
+    /// reads the fd after every event.
+    fd: RawFd,
     /// asyncore's `connected`, `accepting`, `connecting`: at most one is
     /// true, so they are one value.
     state: State,
@@ -151,8 +155,14 @@ struct Warned {
 
 impl Dispatcher {
     fn with_io(io: Io, stream: bool) -> Self {
+        let fd = match &io {
+            Io::Socket(s) => s.as_raw_fd(),
+            Io::File(f) => f.fileno(),
+            Io::NoFd | Io::Closed => -1,
+        };
         Dispatcher {
             io,
+            fd,
             state: State::Idle,
             stream,
             addr: None,
@@ -283,11 +293,7 @@ impl Dispatcher {
     /// [`Timer`](crate::Timer), which has none.
     #[inline]
     pub fn fileno(&self) -> Option<RawFd> {
-        match &self.io {
-            Io::Socket(s) => Some(s.as_raw_fd()),
-            Io::File(f) => Some(f.fileno()),
-            Io::NoFd | Io::Closed => None,
-        }
+        (self.fd >= 0).then_some(self.fd)
     }
 
     /// Whether the connection is established (asyncore's `connected`).
@@ -854,6 +860,7 @@ impl Dispatcher {
     /// is harmless: the fd is closed exactly once.
     pub fn close(&mut self) {
         self.io = Io::Closed;
+        self.fd = -1;
         self.state = State::Idle;
         self.accept_pause.clear();
         self.lingering = None;

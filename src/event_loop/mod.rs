@@ -36,7 +36,7 @@ use crate::backend::select::SelectSelector;
 use crate::backend::{Interest, RegisterError, Selector, Waited};
 use crate::channel::Predicates;
 use crate::map::{Change, Map, ShutdownState, Token};
-use rules::{dispatch, dispatch_and_check, Event};
+use rules::{dispatch, dispatch_and_check, Event, Outcome};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -447,7 +447,7 @@ impl Core {
                         // Asked again (and the backend told) at the next
                         // iteration, not now: the backend's arrays are
                         // being read.
-                        Some((true, true)) => map.touch(token),
+                        Some(Outcome::Changed) => map.touch(token),
                         Some(_) => {}
                         None => stale_or_orphan(regs, start_over, token, fd),
                     }

@@ -78,7 +78,7 @@ pub(crate) fn dispatch(
     event: Event,
 ) -> bool {
     match dispatch_and_check(map, exit, token, fd, event, false) {
-        Some((alive, _)) => alive,
+        Some(outcome) => outcome != Outcome::Closed,
         None => {
             trace_stale(fd);
             false
@@ -111,30 +111,30 @@ pub(crate) fn dispatch_and_check(
     fd: RawFd,
     event: Event,
     check: bool,
-) -> Option<(bool, bool)> {
+) -> Option<Outcome> {
     let mut ch = map.take(token)?;
     let removals = map.removals();
     let outcome = {
         let mut cx = Context::new(map, token, exit);
         ch.on_event(fd, event, &mut cx, check, removals)
     };
-    let alive = map.put_back(token, ch, outcome.closed);
-    if outcome.closed && outcome.delivered && fd >= 0 {
-        log::trace!("fd {fd}: closed, removed from the map");
+    if map.put_back(token, ch, outcome == Outcome::Closed) {
+        Some(outcome)
+    } else {
+        Some(Outcome::Closed)
     }
-    Some((alive, outcome.changed))
 }
 
-/// What [`on_event`] did.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Outcome {
-    /// The channel is closed: it leaves the map.
-    pub(crate) closed: bool,
-    /// The event reached its handlers (not a stale one).
-    pub(crate) delivered: bool,
-    /// It wants something else than it is registered for (see
-    /// [`dispatch_and_check`]).
-    pub(crate) changed: bool,
+/// What became of a channel after one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Still open, and (as far as it was checked) wanting what it wanted.
+    Unchanged,
+    /// Still open, and wanting something else than it is registered for
+    /// (see [`dispatch_and_check`]).
+    Changed,
+    /// Closed: it leaves the map.
+    Closed,
 }
 
 /// The event rules for one event of one channel, then (with `check`) the
@@ -154,61 +154,32 @@ pub(crate) fn on_event<C: Channel + ?Sized>(
         // Closed by another handler through `get_mut(..).close()` since
         // the syscall: it gets nothing more, and leaves the map now.
         trace_stale(fd);
-        return Outcome {
-            closed: true,
-            delivered: false,
-            changed: false,
-        };
+        return Outcome::Closed;
     }
     readwrite(ch, fd, event, cx);
     // An accept that failed with EMFILE just now waits for a channel to
     // close; one that closes later in this very pass counts too.
     let d = ch.dispatcher_mut();
     d.stamp_accept_pause(removals);
-    let closed = d.is_closed();
-    // A channel asked every iteration is asked again anyway.
-    let changed = check && !closed && ch.predicates() == Predicates::AfterOwnEvents && {
-        let seen = ch.seen();
-        ch.wants() != seen || ch.dispatcher().deadline.needs_queueing()
-    };
-    Outcome {
-        closed,
-        delivered: true,
-        changed,
+    if d.is_closed() {
+        if fd >= 0 {
+            log::trace!("fd {fd}: closed, removed from the map");
+        }
+        Outcome::Closed
+    } else if check && ch.predicates() == Predicates::AfterOwnEvents && ch.wants_changed() {
+        // (A channel asked every iteration is asked again anyway.)
+        Outcome::Changed
+    } else {
+        Outcome::Unchanged
     }
 }
 
 #[inline]
 fn readwrite<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mut Context<'_>) {
+    // Readiness first: it is what nearly every event is.
     let ready = match event {
-        Event::FdTooLarge(err) => {
-            log::trace!(
-                "fd {fd}: out of range for select (FD_SETSIZE is {}) -> handle_error, channel closed",
-                err.limit
-            );
-            ch.handle_error(err.into(), cx);
-            // select(2) can never watch this fd. A handle_error that keeps
-            // the channel would have it reported again on every pass: it
-            // leaves the map, as on POLLNVAL.
-            ch.dispatcher_mut().close();
-            return;
-        }
-        Event::FdClosed(cause) => return fd_closed(ch, fd, cause, cx),
-        Event::RegisterFailed(errno) => {
-            let err = io::Error::from_raw_os_error(errno);
-            log::trace!(
-                "fd {fd}: the backend cannot watch it ({err}) -> handle_error, channel closed"
-            );
-            ch.handle_error(err, cx);
-            ch.dispatcher_mut().close();
-            return;
-        }
-        Event::Timeout => return step(ch, fd, Hook::Timeout, &"deadline passed", cx),
-        Event::Shutdown => return step(ch, fd, Hook::Shutdown, &"graceful shutdown", cx),
-        Event::Ready(r) if r.flags.intersects(PollFlags::POLLNVAL) => {
-            return fd_closed(ch, fd, "POLLNVAL", cx)
-        }
-        Event::Ready(r) => r,
+        Event::Ready(r) if !r.flags.intersects(PollFlags::POLLNVAL) => r,
+        other => return other_event(ch, fd, other, cx),
     };
     let flags = ready.flags;
     if flags
@@ -260,6 +231,37 @@ fn readwrite<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mut 
             return;
         }
         step(ch, fd, hook, &ready, cx);
+    }
+}
+
+/// Every event but readiness: what the loop itself found (a closed or
+/// unwatchable fd, a deadline, a shutdown).
+fn other_event<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mut Context<'_>) {
+    match event {
+        Event::FdTooLarge(err) => {
+            log::trace!(
+                "fd {fd}: out of range for select (FD_SETSIZE is {}) -> handle_error, channel closed",
+                err.limit
+            );
+            ch.handle_error(err.into(), cx);
+            // select(2) can never watch this fd. A handle_error that keeps
+            // the channel would have it reported again on every pass: it
+            // leaves the map, as on POLLNVAL.
+            ch.dispatcher_mut().close();
+        }
+        Event::FdClosed(cause) => fd_closed(ch, fd, cause, cx),
+        Event::RegisterFailed(errno) => {
+            let err = io::Error::from_raw_os_error(errno);
+            log::trace!(
+                "fd {fd}: the backend cannot watch it ({err}) -> handle_error, channel closed"
+            );
+            ch.handle_error(err, cx);
+            ch.dispatcher_mut().close();
+        }
+        Event::Timeout => step(ch, fd, Hook::Timeout, &"deadline passed", cx),
+        Event::Shutdown => step(ch, fd, Hook::Shutdown, &"graceful shutdown", cx),
+        // Only POLLNVAL readiness comes here.
+        Event::Ready(_) => fd_closed(ch, fd, "POLLNVAL", cx),
     }
 }
 
