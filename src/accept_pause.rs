@@ -34,9 +34,22 @@ pub fn is_fd_shortage(err: &io::Error) -> bool {
 
 /// A listener's pause: since when, and the map's count of removed channels
 /// then (a different count later means an fd was freed).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct AcceptPause {
-    since: Option<(Instant, u64)>,
+    since: Option<Instant>,
+    /// The map's removal count when the pause began; `UNSTAMPED` until
+    /// the loop has seen it. A plain number, so the loop's check after
+    /// every event (is there a fresh pause to stamp?) is one comparison.
+    removals: u64,
+}
+
+impl Default for AcceptPause {
+    fn default() -> Self {
+        AcceptPause {
+            since: None,
+            removals: 0,
+        }
+    }
 }
 
 /// The removal count of a pause not yet seen by the loop.
@@ -46,7 +59,8 @@ impl AcceptPause {
     /// Starts (or restarts) a pause now; the loop stamps it with the map's
     /// removal count.
     pub(crate) fn start(&mut self) {
-        self.since = Some((Instant::now(), UNSTAMPED));
+        self.since = Some(Instant::now());
+        self.removals = UNSTAMPED;
     }
 
     /// Ends the pause (an accept succeeded, or the listener closed).
@@ -65,10 +79,8 @@ impl AcceptPause {
     /// it at the next one.
     #[inline]
     pub(crate) fn stamp(&mut self, removals: u64) {
-        if let Some((_, seen)) = &mut self.since {
-            if *seen == UNSTAMPED {
-                *seen = removals;
-            }
+        if self.removals == UNSTAMPED {
+            self.removals = removals;
         }
     }
 
@@ -78,8 +90,8 @@ impl AcceptPause {
         self.stamp(removals);
         match self.since {
             None => false,
-            Some((since, seen)) => {
-                if seen != removals || now.duration_since(since) >= ACCEPT_BACKOFF {
+            Some(since) => {
+                if self.removals != removals || now.duration_since(since) >= ACCEPT_BACKOFF {
                     self.since = None;
                     false
                 } else {
@@ -93,7 +105,7 @@ impl AcceptPause {
     /// to retry.
     pub(crate) fn left(&self, now: Instant) -> Option<Duration> {
         self.since
-            .map(|(since, _)| ACCEPT_BACKOFF.saturating_sub(now.duration_since(since)))
+            .map(|since| ACCEPT_BACKOFF.saturating_sub(now.duration_since(since)))
     }
 }
 

@@ -414,7 +414,9 @@ impl Core {
         self.iteration += 1;
         let trace = log::log_enabled!(log::Level::Trace);
         let mut wait = timeout;
-        if let Some(grace_left) = self.shutdown_step(map) {
+        if map.shutdown == ShutdownState::Running {
+            // (the common case, kept out of the call)
+        } else if let Some(grace_left) = self.shutdown_step(map) {
             wait = shorter(wait, Some(grace_left));
         }
         if let Some(pause_left) = self.sync(sel, map, trace) {
@@ -463,7 +465,9 @@ impl Core {
                 });
             }
         }
-        self.run_timers(map);
+        if self.timers.next().is_some() {
+            self.run_timers(map);
+        }
         Ok(self.control())
     }
 
@@ -481,7 +485,9 @@ impl Core {
     fn sync<S: Selector>(&mut self, sel: &mut S, map: &mut Map, trace: bool) -> Option<Duration> {
         let mut pause = None;
         let mut now = None;
-        self.apply_changes(sel, map, trace, &mut now, &mut pause);
+        if !map.changes().is_empty() {
+            self.apply_changes(sel, map, trace, &mut now, &mut pause);
+        }
         let mut i = 0;
         while i < self.asking.len() {
             let token = self.asking[i];
@@ -492,7 +498,9 @@ impl Core {
             } // else it left the list and another took its place
         }
         // What asking closed (an fd too large for select, ...).
-        self.apply_changes(sel, map, trace, &mut now, &mut pause);
+        if !map.changes().is_empty() {
+            self.apply_changes(sel, map, trace, &mut now, &mut pause);
+        }
         self.seen = Some(map.drained());
         pause
     }
@@ -681,9 +689,6 @@ impl Core {
     /// handlers run wait for the next iteration (whose wait is then zero),
     /// so a handler that re-arms at once cannot hold the loop here.
     fn run_timers(&mut self, map: &mut Map) {
-        if self.timers.next().is_none() {
-            return;
-        }
         let now = Instant::now();
         while let Some((when, token)) = self.timers.pop_due(now) {
             if self.exit {
