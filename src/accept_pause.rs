@@ -34,22 +34,13 @@ pub fn is_fd_shortage(err: &io::Error) -> bool {
 
 /// A listener's pause: since when, and the map's count of removed channels
 /// then (a different count later means an fd was freed).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AcceptPause {
     since: Option<Instant>,
     /// The map's removal count when the pause began; `UNSTAMPED` until
     /// the loop has seen it. A plain number, so the loop's check after
     /// every event (is there a fresh pause to stamp?) is one comparison.
     removals: u64,
-}
-
-impl Default for AcceptPause {
-    fn default() -> Self {
-        AcceptPause {
-            since: None,
-            removals: 0,
-        }
-    }
 }
 
 /// The removal count of a pause not yet seen by the loop.
