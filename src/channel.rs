@@ -173,8 +173,12 @@ impl<D: DispatcherType, H: Handler<D>> Channel for Entry<D, H> {
     }
     #[inline]
     fn wants_changed(&mut self) -> bool {
-        let seen = self.seen;
-        self.wants() != seen || self.ch.dispatcher().deadline.needs_queueing()
+        // Compared, not recorded: a change is recorded when the loop asks
+        // again (at the next iteration).
+        let read = self.handler.readable(&self.ch);
+        let write = self.handler.writable(&self.ch);
+        let d = self.ch.dispatcher();
+        Wants::of(d, read, write) != self.seen || d.deadline.needs_queueing()
     }
     fn handle_accept(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         self.handler.handle_accept(&mut self.ch, cx)
