@@ -107,36 +107,40 @@ pub(crate) struct Wants(u64);
 impl Wants {
     const READ: u64 = 1 << 32;
     const WRITE: u64 = 1 << 33;
-    const EVERY_ITERATION: u64 = 1 << 34;
+    const PAUSED: u64 = 1 << 34;
+    const STATE_SHIFT: u32 = 35;
 
     /// Never asked yet (matches no real answer).
     const UNSEEN: Wants = Wants(u64::MAX);
 
     /// What a channel in state `d` whose `readable()`/`writable()` said
-    /// `read`/`write` wants.
+    /// `read`/`write` wants: the answers as given, the fd, the connection
+    /// state and the accept pause, packed (the state rules are applied by
+    /// [`interest`](Self::interest); any change of the state counts).
     #[inline]
     pub(crate) fn of(d: &Dispatcher, read: bool, write: bool) -> Wants {
-        let (accepting, connecting) = (d.accepting(), d.connecting());
-        let write = (write || connecting) && !accepting;
-        let every_iteration = connecting || (accepting && d.is_accept_paused());
         Wants(
             u64::from(d.fileno().unwrap_or(-1) as u32)
                 | if read { Self::READ } else { 0 }
                 | if write { Self::WRITE } else { 0 }
-                | if every_iteration {
-                    Self::EVERY_ITERATION
+                | if d.is_accept_paused() {
+                    Self::PAUSED
                 } else {
                     0
-                },
+                }
+                | u64::from(d.state_code()) << Self::STATE_SHIFT,
         )
     }
 
-    /// The interest to register (the read half before any accept pause).
+    /// The interest to register, after the state rules (a listener never
+    /// writes, a connecting socket always does), before any accept pause.
     #[inline]
     pub(crate) fn interest(self) -> Interest {
+        let state = (self.0 >> Self::STATE_SHIFT) as u8;
         Interest {
             read: self.0 & Self::READ != 0,
-            write: self.0 & Self::WRITE != 0,
+            write: (self.0 & Self::WRITE != 0 || state == Dispatcher::CONNECTING)
+                && state != Dispatcher::ACCEPTING,
         }
     }
 }
@@ -145,9 +149,9 @@ impl fmt::Debug for Wants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wants")
             .field("fd", &(self.0 as u32 as i32))
-            .field("read", &(self.0 & Self::READ != 0))
-            .field("write", &(self.0 & Self::WRITE != 0))
-            .field("every_iteration", &(self.0 & Self::EVERY_ITERATION != 0))
+            .field("interest", &self.interest())
+            .field("paused", &(self.0 & Self::PAUSED != 0))
+            .field("state", &(self.0 >> Self::STATE_SHIFT))
             .finish()
     }
 }

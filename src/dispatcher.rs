@@ -154,6 +154,11 @@ struct Warned {
 }
 
 impl Dispatcher {
+    /// [`state_code`](Self::state_code) of a connecting socket.
+    pub(crate) const CONNECTING: u8 = State::Connecting as u8;
+    /// [`state_code`](Self::state_code) of a listener.
+    pub(crate) const ACCEPTING: u8 = State::Accepting as u8;
+
     fn with_io(io: Io, stream: bool) -> Self {
         let fd = match &io {
             Io::Socket(s) => s.as_raw_fd(),
@@ -481,6 +486,14 @@ impl Dispatcher {
             ACCEPT_BACKOFF.as_millis()
         );
         self.pause_accepting();
+    }
+
+    /// The connection state as one number (compare with
+    /// [`CONNECTING`](Self::CONNECTING), [`ACCEPTING`](Self::ACCEPTING)),
+    /// for the loop's packed record of what a channel wants.
+    #[inline]
+    pub(crate) fn state_code(&self) -> u8 {
+        self.state as u8
     }
 
     /// Whether accepting is paused (fd shortage) and the pause has not been
