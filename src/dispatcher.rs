@@ -10,6 +10,7 @@
 use crate::accept_pause::{is_fd_shortage, AcceptPause, ACCEPT_BACKOFF};
 use crate::deadline::Deadline;
 use crate::file_dispatcher::FileWrapper;
+use crate::sys::socket_io;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, Read};
@@ -528,7 +529,15 @@ impl Dispatcher {
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = match &mut self.io {
-            Io::Socket(s) => crate::sys::socket_io::send(s.as_raw_fd(), data),
+            Io::Socket(s) => {
+                // The round trip's path: one libc call, the count tested
+                // first.
+                let n = socket_io::send_raw(s.as_raw_fd(), data);
+                if n >= 0 {
+                    return Ok(n as usize);
+                }
+                socket_io::result(n)
+            }
             Io::File(f) => f.send(data),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };
@@ -559,11 +568,12 @@ impl Dispatcher {
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let (Io::Socket(s), None) = (&self.io, self.lingering) {
-            // The round trip's path: one libc call.
-            match crate::sys::socket_io::recv(s.as_raw_fd(), buf) {
-                Ok(n) if n > 0 => return Ok(n),
-                res => return self.recv_ended(res, buf.is_empty()),
+            // The round trip's path: one libc call, the count tested first.
+            let n = socket_io::recv_raw(s.as_raw_fd(), buf);
+            if n > 0 {
+                return Ok(n as usize);
             }
+            return self.recv_ended(socket_io::result(n), buf.is_empty());
         }
         self.recv_other(buf)
     }
@@ -578,7 +588,7 @@ impl Dispatcher {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let res = match &mut self.io {
-            Io::Socket(s) => crate::sys::socket_io::recv(s.as_raw_fd(), buf),
+            Io::Socket(s) => socket_io::recv(s.as_raw_fd(), buf),
             Io::File(f) => f.recv(buf),
             Io::NoFd | Io::Closed => Err(io::Error::from_raw_os_error(libc::EBADF)),
         };

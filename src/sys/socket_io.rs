@@ -28,30 +28,40 @@ const MAX_LEN: usize = isize::MAX as usize;
 /// error or another file's bytes, never memory unsafety.
 #[inline]
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
-    // call; recv(2) touches no other memory of ours.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len().min(MAX_LEN), 0) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    result(recv_raw(fd, buf))
 }
 
-/// `send(fd, data, len, MSG_NOSIGNAL)`: how many bytes the socket took.
-/// The fd is the caller's, as for [`recv`].
+/// [`recv`] as the syscall returns it: the byte count, or -1 with `errno`
+/// set, for a caller that tests the count first (the round trip's path)
+/// and turns the rest into a [`result`] at once.
 #[inline]
-pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+pub(crate) fn recv_raw(fd: RawFd, buf: &mut [u8]) -> isize {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+    // call; recv(2) touches no other memory of ours.
+    unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len().min(MAX_LEN), 0) }
+}
+
+/// `send(fd, data, len, MSG_NOSIGNAL)` as the syscall returns it: how many
+/// bytes the socket took, or -1 with `errno` set (see [`recv_raw`]). The fd
+/// is the caller's, as for [`recv`].
+#[inline]
+pub(crate) fn send_raw(fd: RawFd, data: &[u8]) -> isize {
     // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole
     // call; send(2) touches no other memory of ours.
-    let n = unsafe {
+    unsafe {
         libc::send(
             fd,
             data.as_ptr().cast(),
             data.len().min(MAX_LEN),
             SEND_FLAGS,
         )
-    };
+    }
+}
+
+/// A raw result as an `io::Result`: a negative count is the error in
+/// `errno`, which must not have been touched since the call.
+#[inline]
+pub(crate) fn result(n: isize) -> io::Result<usize> {
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -68,7 +78,7 @@ mod tests {
     #[test]
     fn send_then_recv_round_trips_and_end_of_file_is_zero() {
         let (a, b) = UnixStream::pair().unwrap();
-        assert_eq!(send(a.as_raw_fd(), b"ping").unwrap(), 4);
+        assert_eq!(result(send_raw(a.as_raw_fd(), b"ping")).unwrap(), 4);
         let mut buf = [0u8; 16];
         assert_eq!(recv(b.as_raw_fd(), &mut buf).unwrap(), 4);
         assert_eq!(&buf[..4], b"ping");
@@ -80,7 +90,7 @@ mod tests {
     fn send_to_a_closed_peer_is_epipe() {
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
-        let err = send(a.as_raw_fd(), b"x").unwrap_err();
+        let err = result(send_raw(a.as_raw_fd(), b"x")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EPIPE));
     }
 
@@ -101,7 +111,7 @@ mod tests {
         if pid == 0 {
             // SAFETY: see above; SIG_DFL is a valid disposition.
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-            let code = match send(fd, b"x") {
+            let code = match result(send_raw(fd, b"x")) {
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => 0,
                 _ => 1,
             };
