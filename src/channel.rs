@@ -66,7 +66,7 @@ pub(crate) trait Channel: 'static {
     fn handle_shutdown(&mut self, cx: &mut Context<'_>) -> io::Result<()>;
     fn handle_error(&mut self, err: io::Error, cx: &mut Context<'_>);
     /// Delivers one event through the event rules
-    /// ([`rules::on_event`](crate::event_loop::rules::on_event)),
+    /// ([`rules::on_event`]),
     /// instantiated for this entry's types: the loop's one virtual call per
     /// event.
     fn on_event(

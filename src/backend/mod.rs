@@ -1,6 +1,6 @@
 //! The backends: one small interface, one file per syscall
-//! ([`select`](self::select), [`poll`](self::poll), and on Linux
-//! [`epoll`](self::epoll)), the way mio gives every selector the same
+//! ([`select`], [`poll`], and on Linux
+//! [`epoll`]), the way mio gives every selector the same
 //! shape. The loop ([`crate::event_loop`]) runs one generic iteration over
 //! this interface; adding a backend is one new file here.
 //!

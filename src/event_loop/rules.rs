@@ -95,10 +95,13 @@ pub(crate) fn trace_stale(fd: RawFd) {
 /// [`dispatch`], and with `check`, for a channel that takes the fast path
 /// ([`Predicates::AfterOwnEvents`](crate::Predicates)), compares what it
 /// wants afterwards with what it wanted when the loop last asked
-/// ([`Channel::seen`]), while it is still in hand. Returns `None` for a
-/// stale token (nothing delivered, nothing logged), else (still in the map,
-/// wants something else: a new interest, fd or deadline, or a state that is
-/// asked every iteration).
+/// ([`Channel::wants_changed`]), while it is still in hand. Returns `None`
+/// for a stale token (nothing delivered, nothing logged), else what became
+/// of the channel: [`Outcome::Changed`] when it may want something else
+/// (its handler's answers, its fd, its connection state or accept pause
+/// changed, or it has a deadline the timer queue does not know), to be
+/// asked again at the next iteration; [`Outcome::Closed`] when it left the
+/// map.
 ///
 /// One virtual call per event ([`Channel::on_event`]): the rules below are
 /// generic, instantiated for each entry's dispatcher and handler types, so
@@ -130,8 +133,9 @@ pub(crate) fn dispatch_and_check(
 pub(crate) enum Outcome {
     /// Still open, and (as far as it was checked) wanting what it wanted.
     Unchanged,
-    /// Still open, and wanting something else than it is registered for
-    /// (see [`dispatch_and_check`]).
+    /// Still open, and maybe wanting something else than it is
+    /// registered for (see [`dispatch_and_check`]): asked again at the next
+    /// iteration.
     Changed,
     /// Closed: it leaves the map.
     Closed,
