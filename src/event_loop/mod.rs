@@ -414,10 +414,10 @@ impl Core {
         self.iteration += 1;
         let trace = log::log_enabled!(log::Level::Trace);
         let mut wait = timeout;
-        if map.shutdown == ShutdownState::Running {
-            // (the common case, kept out of the call)
-        } else if let Some(grace_left) = self.shutdown_step(map) {
-            wait = shorter(wait, Some(grace_left));
+        // Each step that usually has nothing to do is tested before its call.
+        if map.shutdown != ShutdownState::Running {
+            let grace_left = self.shutdown_step(map);
+            wait = shorter(wait, grace_left);
         }
         if let Some(pause_left) = self.sync(sel, map, trace) {
             wait = shorter(wait, Some(pause_left));
