@@ -91,16 +91,17 @@ pub(crate) struct Entry<D, H> {
     seen: Wants,
 }
 
-/// What a channel wants of the loop: its fd (-1: none), whether it asks to
-/// read and to write (after the state rules: a listener never writes, a
-/// connecting socket always does), and whether it must be asked again at
-/// every iteration (a connecting socket, a listener paused for lack of
-/// fds: their wishes change with time).
+/// What a channel wants of the loop, as its handler and dispatcher say it:
+/// the fd (-1: none), the handler's `readable()` and `writable()` answers,
+/// the connection state, and whether an accept pause is on, packed in one
+/// word. The state rules (a listener never writes, a connecting socket
+/// always does) are applied by [`interest`](Self::interest).
 ///
-/// Recorded on the entry whenever its predicates are asked, so the check
-/// after each of its own events ([`Predicates::AfterOwnEvents`]) is one
-/// comparison with what the loop last registered, without a lookup in the
-/// loop's tables: the four values are packed in one word.
+/// Recorded on the entry whenever the loop asks the channel's predicates,
+/// so the check after each of its own events
+/// ([`Predicates::AfterOwnEvents`]) is one comparison, without a lookup in
+/// the loop's tables. Any difference counts, even one the state rules hide:
+/// the loop then asks again, and finds the same interest.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Wants(u64);
 
