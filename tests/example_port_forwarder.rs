@@ -23,6 +23,12 @@ fn forwarder(remote: SocketAddr, backend: &str) -> Server {
 /// `extra` arguments.
 fn forwarder_with(remote: SocketAddr, backend: &str, extra: &[&str]) -> Server {
     let port = remote.port().to_string();
+    Server::start(NAME, &forwarder_args(&port, backend, extra))
+}
+
+/// The forwarder's arguments: from 127.0.0.1, a port of its choosing, to
+/// 127.0.0.1:`port`, on `backend`, then `extra`.
+fn forwarder_args<'a>(port: &'a str, backend: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "-l",
         "127.0.0.1",
@@ -31,11 +37,11 @@ fn forwarder_with(remote: SocketAddr, backend: &str, extra: &[&str]) -> Server {
         "-r",
         "127.0.0.1",
         "-P",
-        &port,
+        port,
         backend,
     ];
     args.extend_from_slice(extra);
-    Server::start(NAME, &args)
+    args
 }
 
 /// A socket receive buffer this small keeps the kernel from absorbing what
@@ -426,19 +432,7 @@ fn serves_queued_clients_with_few_fds(backend: &str) {
         let server = Server::start_with_fd_limit(
             NAME,
             limit,
-            &[
-                "-l",
-                "127.0.0.1",
-                "-p",
-                "0",
-                "-r",
-                "127.0.0.1",
-                "-P",
-                &port,
-                "--backlog",
-                BACKLOG,
-                backend,
-            ],
+            &forwarder_args(&port, backend, &["--backlog", BACKLOG]),
         );
         let to = server.addr;
         let clients: Vec<_> = (0..CLIENTS)
