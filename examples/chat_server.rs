@@ -64,8 +64,8 @@
 //!   shares it through object references; here it is a [`Room`] in an
 //!   `Rc<RefCell<_>>` (the loop is single-threaded, so `Rc` is enough).
 //! * A session cannot hold references to other sessions: the map owns
-//!   them. The room keeps each user's [`Token`] instead, and
-//!   `cx.channel_mut::<AsyncChat>(token)` reaches that user's channel to
+//!   them. The room keeps each user's [`Handle`] instead (what
+//!   `cx.add` returned), and `cx.channel_mut(handle)` reaches that user's channel to
 //!   `push` a line, which is `session.push(line)`.
 //! * Python removes the user in `handle_close`. Here the session's `Drop`
 //!   does it: a channel leaves the map however it ends (the client hung up,

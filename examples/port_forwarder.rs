@@ -69,7 +69,7 @@
 //!   hold through an `Rc<RefCell<Pipe>>`, one [`Flow`] per direction.
 //! * **Reaching the other half.** Python keeps object references
 //!   (`receiver.sender = self`); here each half keeps the other's [`Handle`],
-//!   and `self.sender.close()` becomes `cx.close(peer)`. The same token
+//!   and `self.sender.close()` becomes `cx.close(peer)`. The same handle
 //!   lets a half hand what it reads straight to the other half's socket
 //!   (`cx.channel_mut(peer)`) when nothing is queued there:
 //!   no copy into the buffer, and no wait for the next loop pass.

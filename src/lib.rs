@@ -1,5 +1,5 @@
 //! Python's `asyncore` and `asynchat`, reborn in Rust: a small, exact event
-//! loop over the raw `select(2)` and `poll(2)` syscalls.
+//! loop over the raw `select(2)`, `poll(2)` and `epoll(7)` syscalls.
 //!
 //! If you know asyncore, you know this crate: a **map** of channels, a
 //! **loop** that asks each channel whether it is `readable()` and
@@ -84,14 +84,16 @@
 //!  layer 1  syscalls        sys/: select, poll, epoll, timeouts, signals, wake fds (all the unsafe)
 //! ```
 //!
-//! Each layer uses only the ones below it, with one shared vocabulary that
-//! every layer speaks: [`Dispatcher`] (the socket half of a channel),
-//! [`Handler`] (its events) and the loop's [`Context`], which handlers
-//! receive. The map holds each channel as a type-erased pair of the two
-//! (`channel.rs`), which instantiates the event rules for that pair's
-//! concrete types: the loop makes one virtual call per event, and every
-//! `handle_*`, `readable()` and `writable()` behind it is a direct call the
-//! compiler inlines. Each layer is usable alone: the raw servers use `sys` only; a
+//! Each layer uses only the ones below it, plus one shared vocabulary that
+//! every layer speaks: [`Dispatcher`] (the socket half of a channel,
+//! `dispatcher.rs`, with its deadline, `deadline.rs`), [`Handler`] (its
+//! events, `handler.rs`), the loop's [`Context`], which handlers receive,
+//! and `channel.rs`. The map stores each channel as a type-erased pair of
+//! dispatcher and handler (`channel.rs`), and that pair is where the loop's
+//! event rules are instantiated for its concrete types: the one place
+//! where the map's slots and the loop's rules meet. So the loop makes one
+//! virtual call per event, and every `handle_*`, `readable()` and
+//! `writable()` behind it is a direct call the compiler inlines. Each layer is usable alone: the raw servers use `sys` only; a
 //! [`Map`] and a [`Loop`] run plain [`Dispatcher`]s.
 //!
 //! | layer | module | asyncore | in the course |
@@ -112,19 +114,19 @@
 //! ready fd, and why.
 //!
 //! ```text
-//! [+1.204590s] iteration 2: poll(nfds=3, timeout=none (block))
-//!   pollfd fd=3 events=POLLIN|POLLPRI
-//!   pollfd fd=4 events=POLLIN|POLLPRI
+//! [+0.401633s] iteration 2: poll(nfds=3, timeout=none (block))
 //!   pollfd fd=5 events=POLLIN|POLLPRI
-//! [+1.305112s] poll -> 1 ready
-//!   pollfd fd=5 revents=POLLIN
-//! fd 5: POLLIN -> handle_read
+//!   pollfd fd=4 events=POLLIN|POLLPRI
+//!   pollfd fd=6 events=POLLIN|POLLPRI
+//! [+0.501677s] poll -> 1 ready
+//!   pollfd fd=6 revents=POLLIN
+//! fd 6: POLLIN -> handle_read
 //! ```
 //!
 //! [Reading the trace](guide::reading_the_trace) explains every line the
 //! crate can print, and draws a recorded trace as a picture of the loop (the
 //! `trace_picture` example). With trace logging off, none of this costs more
-//! than one check of the log level per iteration.
+//! than one check of the log level at each step that would print a line.
 //!
 //! # asyncore names, and where they are here
 //!

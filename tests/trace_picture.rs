@@ -235,7 +235,7 @@ fn the_docs_picture_is_the_tools_drawing_of_the_docs_trace() {
         out == in_docs,
         "docs/echo-loop.svg is stale: redraw it (see this test's comment)"
     );
-    // The story the docs tell about it: backpressure is fd 5 asking for
+    // The story the docs tell about it: backpressure is fd 6 asking for
     // POLLOUT only, and the close is a plain POLLIN.
     assert!(out.contains("asked: POLLOUT<"));
     assert!(out.contains("closed, left the map"));
