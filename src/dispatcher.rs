@@ -816,8 +816,10 @@ impl Dispatcher {
     /// ([`is_lingering`](Self::is_lingering)): the default `readable()` is
     /// `true` and `writable()` `false`, [`recv`](Self::recv) reads and drops
     /// what arrives and returns would-block, and the deadline is set to
-    /// [`LINGER_TIME`], whose default `handle_timeout` closes. A file
-    /// dispatcher, a datagram socket or an unconnected one just closes.
+    /// [`LINGER_TIME`]: when it passes, the loop closes the channel (its
+    /// `handle_timeout` is not called, and a deadline set meanwhile can
+    /// only bring the close earlier). A file dispatcher, a datagram socket
+    /// or an unconnected one just closes.
     pub fn linger_close(&mut self) {
         let Io::Socket(sock) = &self.io else {
             return self.close();
@@ -843,7 +845,8 @@ impl Dispatcher {
                 LINGER_TIME.as_secs()
             );
         }
-        self.set_timeout(LINGER_TIME);
+        self.deadline.period = None;
+        self.deadline.due = Some(crate::deadline::after(LINGER_TIME));
     }
 
     /// Whether a [`linger_close`](Self::linger_close) is under way.
@@ -917,16 +920,36 @@ impl Dispatcher {
 /// once, never early, and in deadline order with the others; it is cleared
 /// before `handle_timeout` runs (set it again there to repeat, or use
 /// [`set_interval`](Self::set_interval)).
+///
+/// During a [lingering close](Self::linger_close) the deadline is the
+/// close's: when it passes, the loop closes the channel without calling
+/// `handle_timeout`, and setting a deadline can only bring it earlier (an
+/// idle timeout pushed back on every read cannot keep a lingering channel
+/// open past [`LINGER_TIME`]).
 impl Dispatcher {
     /// Calls `handle_timeout` at `deadline` (`None`: never).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if self.lingering.is_some() {
+            return self.bring_deadline_forward(deadline);
+        }
         self.deadline.due = deadline;
     }
 
     /// Calls `handle_timeout` `after` from now: an idle timeout is
     /// `ch.set_timeout(IDLE)` on every read.
     pub fn set_timeout(&mut self, after: Duration) {
-        self.deadline.due = Some(crate::deadline::after(after));
+        let due = Some(crate::deadline::after(after));
+        if self.lingering.is_some() {
+            return self.bring_deadline_forward(due);
+        }
+        self.deadline.due = due;
+    }
+
+    /// While lingering: the earlier of the close's deadline and `due`.
+    fn bring_deadline_forward(&mut self, due: Option<Instant>) {
+        if let (Some(new), Some(old)) = (due, self.deadline.due) {
+            self.deadline.due = Some(new.min(old));
+        }
     }
 
     /// Calls `handle_timeout` every `period` from now on, until the

@@ -61,15 +61,8 @@ pub trait DispatcherType: 'static {
         Ok(())
     }
     /// What [`Handler::handle_timeout`] does unless overridden: nothing
-    /// (the deadline is already cleared, so it does not fire again), except
-    /// that a [lingering close](Dispatcher::linger_close) that ran out of
-    /// time closes.
+    /// (the deadline is already cleared, so it does not fire again).
     fn default_handle_timeout(&mut self) -> io::Result<()> {
-        if self.dispatcher().is_lingering() {
-            // A lingering close ran out of time: close now.
-            self.close();
-            return Ok(());
-        }
         log::debug!("{:?}: unhandled timeout event", self.dispatcher());
         Ok(())
     }
@@ -266,6 +259,9 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     /// deadline is cleared (or, for an interval, moved to the next period)
     /// before this runs. Not in asyncore, whose users bolted `sched` onto
     /// `loop(count=1)`. Default: nothing.
+    ///
+    /// Not called for the deadline of a [lingering
+    /// close](Dispatcher::linger_close): the loop closes the channel then.
     fn handle_timeout(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
         ch.default_handle_timeout()
     }

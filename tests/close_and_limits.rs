@@ -486,35 +486,100 @@ fn close_when_done_with_unread_input_delivers_the_tail_async_chat() {
     }
 }
 
+/// An echo server's connection handler (examples/echo_server.rs): every
+/// read pushes an idle deadline back, and the idle timeout closes politely
+/// (`close_when_done`) instead of at once. Neither may keep a lingering
+/// close open: the lingering close's deadline is its own.
+struct IdleTimeout;
+
+impl Handler<selectloop::DispatcherWithSend> for IdleTimeout {
+    fn readable(&mut self, ch: &selectloop::DispatcherWithSend) -> bool {
+        ch.is_lingering()
+    }
+    fn handle_read(
+        &mut self,
+        ch: &mut selectloop::DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        ch.set_timeout(Duration::from_secs(60));
+        ch.recv(&mut [0u8; 64]).map(drop)
+    }
+    fn handle_timeout(
+        &mut self,
+        ch: &mut selectloop::DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        ch.close_when_done();
+        Ok(())
+    }
+}
+
+/// A lingering close whose peer never sends its end of file (and, with
+/// `trickle`, keeps sending a byte now and then) ends after
+/// [`selectloop::LINGER_TIME`], whatever the handler's deadlines.
+fn lingering_close_ends_in_time<H>(
+    event_loop: selectloop::Loop,
+    handler: H,
+    trickle: bool,
+) -> Duration
+where
+    H: Handler<selectloop::DispatcherWithSend> + 'static,
+{
+    use selectloop::DispatcherWithSend;
+    let (server, client) = tcp_pair();
+    (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
+    std::thread::sleep(Duration::from_millis(20));
+    let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
+    ch.send(b"bye").unwrap();
+    ch.close_when_done();
+    let mut map = Map::new();
+    map.add(ch, handler);
+    let sender = trickle.then(|| {
+        let client = client.try_clone().unwrap();
+        std::thread::spawn(move || {
+            // Until the server closes (a write fails) or 3 × LINGER_TIME.
+            for _ in 0..30 {
+                std::thread::sleep(selectloop::LINGER_TIME / 10);
+                if (&client).write_all(&[2u8]).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let start = std::time::Instant::now();
+    run_until_empty(&event_loop, &mut map);
+    let took = start.elapsed();
+    drop(client);
+    if let Some(sender) = sender {
+        sender.join().unwrap();
+    }
+    took
+}
+
 #[test]
 fn a_lingering_close_ends_by_itself_if_the_peer_never_closes() {
-    // Each backend waits LINGER_TIME: on threads of their own, at once.
+    // Each run waits LINGER_TIME: on threads of their own, at once.
     let runs: Vec<_> = loop_backends()
         .into_iter()
-        .map(|(name, event_loop)| {
-            std::thread::spawn(move || {
-                use selectloop::DispatcherWithSend;
-                let (server, client) = tcp_pair();
-                (&client).write_all(&[1u8; 1000]).unwrap(); // never read by the server
-                std::thread::sleep(Duration::from_millis(20));
-                let mut ch = DispatcherWithSend::new(Dispatcher::from_socket(server).unwrap());
-                ch.send(b"bye").unwrap();
-                ch.close_when_done();
-                let mut map = Map::new();
-                map.add(ch, Deaf);
-                let start = std::time::Instant::now();
-                run_until_empty(&event_loop, &mut map);
-                let took = start.elapsed();
-                assert!(
-                    took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
-                    "{name}: closed after {took:?}"
-                );
-                drop(client);
-            })
+        .flat_map(|(name, event_loop)| {
+            let second = event_loop.clone();
+            let quiet = std::thread::spawn(move || {
+                let took = lingering_close_ends_in_time(event_loop, Deaf, false);
+                (format!("{name}, default handle_timeout"), took)
+            });
+            let pushy = std::thread::spawn(move || {
+                let took = lingering_close_ends_in_time(second, IdleTimeout, true);
+                (format!("{name}, idle timeout pushed back by reads"), took)
+            });
+            [quiet, pushy]
         })
         .collect();
     for run in runs {
-        run.join().expect("a backend failed");
+        let (what, took) = run.join().expect("a run failed");
+        assert!(
+            took >= selectloop::LINGER_TIME && took < selectloop::LINGER_TIME * 2,
+            "{what}: closed after {took:?}"
+        );
     }
 }
 

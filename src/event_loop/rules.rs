@@ -16,7 +16,8 @@
 //! | `POLLHUP`, `POLLERR` without `POLLIN` | | `handle_close` |
 //! | `POLLHUP`, `POLLERR` with `POLLIN` | | `handle_read` only: data may be left to read; `recv` returns 0 (or the error) at the end, and that is the close |
 //! | `POLLNVAL` (poll), `EBADF` (select), `EBADF` from `epoll_ctl` | the fd was closed behind the channel's back | `handle_error` (`EBADF`), and the channel is removed |
-//! | the channel's deadline passed | | `handle_timeout` |
+//! | the channel's deadline passed | lingering ([`Dispatcher::linger_close`](crate::Dispatcher::linger_close)) | nothing: the channel is closed |
+//! | the channel's deadline passed | otherwise | `handle_timeout` |
 //! | a graceful shutdown began | | `handle_shutdown` |
 //! | fd ≥ `FD_SETSIZE` (select only) | | `handle_error` ([`crate::sys::FdSetSizeError`]), and the channel is closed: select can never watch it |
 //!
@@ -263,6 +264,13 @@ fn other_event<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mu
                 "fd {fd}: the backend cannot watch it ({err}) -> handle_error, channel closed"
             );
             ch.handle_error(err, cx);
+            ch.dispatcher_mut().close();
+        }
+        Event::Timeout if ch.dispatcher().is_lingering() => {
+            // The deadline is the lingering close's own (the handler's
+            // `handle_timeout` may not close): the peer never sent its
+            // end of file in time.
+            log::trace!("fd {fd}: lingering close ran out of time -> channel closed");
             ch.dispatcher_mut().close();
         }
         Event::Timeout => step(ch, fd, Hook::Timeout, &"deadline passed", cx),
