@@ -33,21 +33,10 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
     /// Close a connection that sends nothing for this many seconds
-    #[arg(long, default_value = "30", value_parser = parse_seconds)]
+    #[arg(long, default_value = "30", value_parser = common::parse_seconds)]
     idle_timeout: Duration,
     #[command(flatten)]
     backend: common::LoopArgs,
-}
-
-/// A positive number of seconds (fractions allowed: `0.5`).
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!("`{text}`: give between 0 and 86400 seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// One client.

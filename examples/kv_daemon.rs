@@ -70,7 +70,7 @@ struct Args {
     #[arg(long)]
     udp: Option<SocketAddr>,
     /// Close a connection that sends nothing for this many seconds
-    #[arg(long, default_value = "300", value_parser = parse_seconds)]
+    #[arg(long, default_value = "300", value_parser = common::parse_seconds)]
     idle_timeout: Duration,
     /// Config file (`idle_timeout = SECS`, `load = SHELL COMMAND`), read at
     /// start and on SIGHUP
@@ -88,18 +88,6 @@ const MAX_SLOW_MS: u64 = 10_000;
 const GRACE: Duration = Duration::from_secs(5);
 /// How long a lingering close waits for the client's end of stream.
 const LINGER: Duration = Duration::from_secs(2);
-
-/// A positive number of seconds (fractions allowed: `0.5`).
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!("`{text}`: give between 0 and 86400 seconds"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
 
 // ---------------------------------------------------------------------------
 // The config file
@@ -135,7 +123,9 @@ impl Config {
             };
             let value = value.trim();
             match name.trim() {
-                "idle_timeout" => config.idle_timeout = Some(parse_seconds(value).map_err(bad)?),
+                "idle_timeout" => {
+                    config.idle_timeout = Some(common::parse_seconds(value).map_err(bad)?)
+                }
                 "load" if !value.is_empty() => config.loads.push(value.to_string()),
                 "load" => return Err(bad("`load` needs a shell command".into())),
                 other => return Err(bad(format!("unknown setting `{other}`"))),

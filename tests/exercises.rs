@@ -120,7 +120,7 @@ fn byte_count() {
     }
 }
 
-/// Exercise 3: add an idle timeout to the echo server.
+/// Exercise 3: say goodbye to idle clients.
 #[test]
 fn idle_timeout() {
     use std::time::Instant;

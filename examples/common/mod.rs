@@ -201,3 +201,18 @@ impl std::os::fd::AsRawFd for StopSignals {
         self.0.fileno().unwrap_or(-1)
     }
 }
+
+/// A flag's positive number of seconds (fractions allowed: `0.5`), at
+/// most a day.
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "`{text}`: give more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

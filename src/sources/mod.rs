@@ -16,7 +16,7 @@
 //! Under the hood each is a file dispatcher over an eventfd (Linux,
 //! Android, FreeBSD) or a pipe, made readable by a signal handler, another
 //! thread, or `SIGCHLD`: the loop itself is not changed by any of them, and
-//! they work the same on select(2) and poll(2).
+//! they work the same on select(2), poll(2) and epoll(7).
 
 pub mod child;
 pub mod signals;
