@@ -162,9 +162,20 @@ impl Selector for EpollSelector {
     }
 
     fn deregister(&mut self, token: Token, fd: RawFd, old: Interest) {
-        // The fd may be closed already (then the kernel dropped it, unless
-        // a dup keeps the file open: see the loop's orphan check).
-        let _ = self.set_interest(token, fd, old, Interest::NONE);
+        // A channel leaves the map, or trades its fd, only by closing it,
+        // and closing an fd drops its epoll entry: no epoll_ctl. By number,
+        // EPOLL_CTL_DEL could only fail (EBADF), or remove the entry of a
+        // newcomer that got the same number. If a dup keeps the file open,
+        // the kernel keeps its entry; its first event finds no channel and
+        // the loop rebuilds the set (see the loop's orphan check).
+        if let Some(i) = self.always_ready.iter().position(|e| e.0 == token) {
+            self.always_ready.swap_remove(i);
+            return;
+        }
+        if !old.is_none() {
+            log::trace!("fd {fd}: closed, so epoll dropped it (no epoll_ctl)");
+            self.registered -= 1;
+        }
     }
 
     fn wait(&mut self, timeout: Option<Duration>, trace: Option<&IterTrace>) -> io::Result<Waited> {
