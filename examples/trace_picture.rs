@@ -279,6 +279,52 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
+/// A time since the loop started, as the trace prints it: `0.401633s`.
+fn check_time(text: &str) -> Result<(), String> {
+    match text.strip_suffix('s').map(str::parse::<f64>) {
+        Some(Ok(secs)) if secs >= 0.0 => Ok(()),
+        _ => Err(format!(
+            "`+{text}` is not a time since the start (`+0.401633s`)"
+        )),
+    }
+}
+
+/// A wait's timeout: `none (block)` or seconds (`0.500s`).
+fn check_timeout(text: &str) -> Result<String, String> {
+    let ok = text == "none (block)"
+        || text
+            .strip_suffix('s')
+            .is_some_and(|secs| secs.parse::<f64>().is_ok_and(|s| s >= 0.0));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`timeout={text}`: expected `none (block)` or seconds (`0.500s`)"
+        ))
+    }
+}
+
+/// A set of poll(2) or epoll(7) flags as the trace prints it:
+/// `POLLIN|POLLPRI`, `EPOLLIN|EPOLLHUP`, `0` for none, unnamed bits in hex.
+fn check_flags(text: &str) -> Result<String, String> {
+    const NAMES: [&str; 7] = ["IN", "PRI", "OUT", "ERR", "HUP", "NVAL", "RDHUP"];
+    let text = text.trim();
+    let known = |part: &str| {
+        let name = part
+            .strip_prefix("EPOLL")
+            .or_else(|| part.strip_prefix("POLL"));
+        name.is_some_and(|n| NAMES.contains(&n))
+            || part
+                .strip_prefix("0x")
+                .is_some_and(|hex| u32::from_str_radix(hex, 16).is_ok())
+    };
+    if text == "0" || (!text.is_empty() && text.split('|').all(known)) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("`{text}` is not a set of poll or epoll flags"))
+    }
+}
+
 fn parse_fd(text: &str) -> Result<i64, String> {
     let digits: String = text
         .chars()
@@ -388,6 +434,7 @@ impl LineParser {
             let end = after
                 .find(']')
                 .ok_or_else(|| format!("unclosed timestamp in `{line}`"))?;
+            check_time(&after[..end])?;
             time = Some(format!("+{}", &after[..end]));
             rest = after[end + 1..].trim_start();
         }
@@ -410,17 +457,17 @@ impl LineParser {
                     .and_then(parse_set)
             };
             let (r, w, x) = (sets("readfds=")?, sets("writefds=")?, sets("exceptfds=")?);
-            let timeout = field(call, "timeout=").unwrap_or("?").to_string();
+            let timeout = check_timeout(field(call, "timeout=").unwrap_or("?"))?;
             self.begin(number, time, Syscall::Select, timeout);
             for (fd, flags) in select_flags(&r, &w, &x) {
                 self.current().cell(Row::Fd(fd)).asked = Some(flags);
             }
         } else if let Some(call) = rest.strip_prefix("poll(") {
-            let timeout = field(call, "timeout=").unwrap_or("?").to_string();
+            let timeout = check_timeout(field(call, "timeout=").unwrap_or("?"))?;
             self.begin(number, time, Syscall::Poll, timeout);
             self.phase = Phase::Asking;
         } else if let Some(call) = rest.strip_prefix("epoll_wait(") {
-            let timeout = field(call, "timeout=").unwrap_or("?").to_string();
+            let timeout = check_timeout(field(call, "timeout=").unwrap_or("?"))?;
             self.begin(number, time, Syscall::Epoll, timeout);
             for (fd, change) in std::mem::take(&mut self.pending_ctl) {
                 self.current().cell(Row::Fd(fd)).changed = Some(change);
@@ -441,12 +488,12 @@ impl LineParser {
                 return Err(format!("`pollfd` line outside a poll(...) call: `{line}`"));
             }
             if let Some(ev) = field(after, "revents=") {
-                self.current().cell(Row::Fd(fd)).got = Some(ev.trim().to_string());
+                self.current().cell(Row::Fd(fd)).got = Some(check_flags(ev)?);
             } else if let Some(ev) = field(after, "events=") {
                 if self.phase != Phase::Asking {
                     return Err(format!("`events=` after poll returned: `{line}`"));
                 }
-                self.current().cell(Row::Fd(fd)).asked = Some(ev.trim().to_string());
+                self.current().cell(Row::Fd(fd)).asked = Some(check_flags(ev)?);
             } else {
                 return Err(format!("`pollfd` line without events or revents: `{line}`"));
             }
@@ -454,13 +501,13 @@ impl LineParser {
             let fd = parse_fd(after)?;
             let ev = field(after, "events=")
                 .ok_or_else(|| format!("ready entry without events: `{line}`"))?;
-            self.current().cell(Row::Fd(fd)).got = Some(ev.trim().to_string());
+            self.current().cell(Row::Fd(fd)).got = Some(check_flags(ev)?);
         } else if let Some(call) = rest.strip_prefix("epoll_ctl(") {
             let op = call.split(',').next().unwrap_or("").trim();
             let fd = field(call, "fd=")
                 .ok_or_else(|| format!("epoll_ctl line without fd=: `{line}`"))
                 .and_then(parse_fd)?;
-            let events = field(call, "events=").map(|e| e.trim().to_string());
+            let events = field(call, "events=").map(check_flags).transpose()?;
             let short = op.trim_start_matches("EPOLL_CTL_");
             match (short, events) {
                 ("DEL", _) => {

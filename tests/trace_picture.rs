@@ -189,7 +189,7 @@ fn first_and_last_pick_the_iterations_drawn() {
 
 #[test]
 fn bad_input_is_a_one_line_error() {
-    let cases: [(&[u8], &str); 4] = [
+    let cases: [(&[u8], &str); 8] = [
         (b"", "no loop iteration found"),
         (b"hello\nthis is not a trace\n", "no loop iteration found"),
         (
@@ -199,6 +199,22 @@ fn bad_input_is_a_one_line_error() {
         (
             b"select(readfds={3, x}, writefds={}, exceptfds={}, timeout=none (block))\n",
             "line 1: `x` is not an fd number",
+        ),
+        (
+            b"[+0.1s] iteration 1: poll(nfds=1, timeout=soon)\n",
+            "line 1: `timeout=soon`: expected `none (block)` or seconds",
+        ),
+        (
+            b"[+1.5] iteration 1: poll(nfds=1, timeout=none (block))\n",
+            "line 1: `+1.5` is not a time since the start",
+        ),
+        (
+            b"poll(nfds=1, timeout=0.5s)\n  pollfd fd=4 events=POLLIN\npoll -> 1 ready\n  pollfd fd=4 revents=POLLWHAT\n",
+            "line 4: `POLLWHAT` is not a set of poll or epoll flags",
+        ),
+        (
+            b"epoll_ctl(EPOLL_CTL_ADD, fd=5, events=EPOLLIN|SOON)\n",
+            "line 1: `EPOLLIN|SOON` is not a set of poll or epoll flags",
         ),
     ];
     for (input, says) in cases {
