@@ -102,7 +102,9 @@ pub struct Signals {
 
 impl Signals {
     /// Registers `signals` (`libc::SIGINT`, `libc::SIGTERM`,
-    /// ... ; duplicates are ignored): from now on each of them, when
+    /// ... : the numbers come from the `libc` crate, which your crate
+    /// depends on for them; duplicates are ignored): from now on each of
+    /// them, when
     /// raised, is recorded and wakes the loop. Fails (kind `InvalidInput`)
     /// for `SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`, `SIGSEGV` and numbers
     /// that are not signals.
