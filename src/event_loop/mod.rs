@@ -601,6 +601,17 @@ impl Core {
         let Some(ch) = map.entry_mut(t) else {
             return None; // running, or gone
         };
+        // An EMFILE pause that is over is lifted before the channel's
+        // wishes are recorded: the record must say "not paused" then, or
+        // the next pause would look like no change to the fast path's
+        // check, and the listener would stay watched, and spin.
+        let mut paused_at = None;
+        if ch.dispatcher().is_accept_paused() {
+            let now = *now.get_or_insert_with(Instant::now);
+            if ch.dispatcher_mut().accept_paused(now, removals) {
+                paused_at = Some(now);
+            }
+        }
         let wants = ch.wants();
         let d = ch.dispatcher_mut();
         self.timers.sync(t, &mut d.deadline);
@@ -622,12 +633,9 @@ impl Core {
         let accepting = d.accepting();
         let Interest { mut read, write } = wants.interest();
         let mut pause_left = None;
-        if read && accepting && d.is_accept_paused() {
-            let now = *now.get_or_insert_with(Instant::now);
-            if d.accept_paused(now, removals) {
-                read = false;
-                pause_left = d.accept_pause_left(now);
-            }
+        if let (true, true, Some(now)) = (read, accepting, paused_at) {
+            read = false;
+            pause_left = d.accept_pause_left(now);
         }
         // A listener paused on EMFILE waits for time or a removal, and a
         // connecting socket for its connect: asked every iteration.
