@@ -84,6 +84,53 @@ fn an_urgent_byte_costs_no_cpu_on_an_async_chat_either() {
     }
 }
 
+/// Answers every line with 256 KiB, and always wants input: `readable()`
+/// overridden without the default's "while the output is under its
+/// limit", as a handler that only tracks its own state would (kv_daemon's
+/// `!self.peer_gone`).
+struct BigAnswers;
+
+impl AsyncChatHandler for BigAnswers {
+    fn found_terminator(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.take_incoming();
+        ch.push(&[b'a'; 256 * 1024]);
+        Ok(())
+    }
+    fn readable(&mut self, _ch: &AsyncChat) -> bool {
+        true
+    }
+}
+
+/// A client that sends requests and never reads the answers: the chat's
+/// output goes over its limit and its input waits (a read then reads
+/// nothing). Watching for input all the same would wake the loop at once,
+/// every pass, for as long as the client stays: the channel is not watched
+/// for input then, whatever its `readable()` says.
+#[test]
+fn an_async_chat_waiting_for_its_output_to_drain_costs_no_cpu() {
+    for (name, event_loop) in loop_backends() {
+        let (server, client) = tcp_pair();
+        let mut map = Map::new();
+        let mut ch =
+            AsyncChat::new(Dispatcher::from_socket(server).unwrap()).with_terminator(b"\n");
+        ch.set_output_limit(1 << 20);
+        map.add(ch, BigAnswers);
+        // More requests than one read takes (as many as the socket
+        // buffers hold): some stay unread in the socket.
+        client.set_nonblocking(true).unwrap();
+        let sent = (&client).write(&b"x\n".repeat(200_000)).unwrap();
+        assert!(sent > 128 * 1024, "{name}: only {sent} bytes sent");
+        // The answers fill the socket buffers, then the queue.
+        iterations_during(&event_loop, &mut map, TICK, Duration::from_millis(300));
+        let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+        assert!(
+            n <= IDLE_MAX,
+            "{name}: {n} iterations in {SPAN:?}: the paused input makes the loop spin"
+        );
+        assert_eq!(map.len(), 1, "{name}: the connection stays open");
+    }
+}
+
 /// A datagram reader: overrides `handle_read` only, as a UDP server that
 /// never answers would.
 struct DatagramSink {

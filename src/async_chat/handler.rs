@@ -67,7 +67,13 @@ pub trait AsyncChatHandler: Sized + 'static {
     /// `handle_error` (or `handle_close` if it means "peer gone").
     fn found_terminator(&mut self, ch: &mut AsyncChat, cx: &mut Context<'_>) -> io::Result<()>;
 
-    /// Asked every iteration: wait for input? Default `true` (asynchat).
+    /// Asked every iteration: wait for input? Default: while the output is
+    /// under its limit and the peer has not ended (asynchat: always).
+    ///
+    /// Whatever it answers, the channel is not watched for input while a
+    /// read waits for the output to drain below its limit (a read event
+    /// then reads nothing, so watching would wake the loop at once, every
+    /// pass, until the peer reads).
     fn readable(&mut self, ch: &AsyncChat) -> bool {
         ch.default_readable()
     }
@@ -130,7 +136,7 @@ pub trait AsyncChatHandler: Sized + 'static {
 impl<T: AsyncChatHandler> Handler<AsyncChat> for T {
     const PREDICATES: Predicates = T::PREDICATES;
     fn readable(&mut self, ch: &AsyncChat) -> bool {
-        AsyncChatHandler::readable(self, ch)
+        AsyncChatHandler::readable(self, ch) && !ch.input_waits_for_output()
     }
     fn writable(&mut self, ch: &AsyncChat) -> bool {
         AsyncChatHandler::writable(self, ch)

@@ -7,6 +7,13 @@ use crate::event_loop::Context;
 use std::io;
 
 impl AsyncChat {
+    /// Whether a read event would read nothing: the output went over its
+    /// limit during an earlier read, whose rest waits for it to drain.
+    #[inline]
+    pub(super) fn input_waits_for_output(&self) -> bool {
+        self.input_paused && self.is_full()
+    }
+
     /// asynchat's `handle_read`: one `recv` of `ac_in_buffer_size` bytes,
     /// then the terminator scan, feeding the handler's hooks.
     pub(super) fn handle_read_event<H: AsyncChatHandler>(
@@ -18,7 +25,7 @@ impl AsyncChat {
             // The output went over its limit during an earlier read, whose
             // rest still waits: handle it first, and read nothing more
             // while the output is still over.
-            if self.is_full() {
+            if self.input_waits_for_output() {
                 return Ok(());
             }
             self.resume_input(handler, cx)?;
