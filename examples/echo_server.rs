@@ -68,6 +68,9 @@ struct EchoHandler {
     buf: ReadBuffer,
     /// Close the connection after this long without input.
     idle: Option<Duration>,
+    /// The idle timeout passed once: the echo still queued is being
+    /// delivered before the close.
+    closing: bool,
 }
 
 impl Handler<DispatcherWithSend> for EchoHandler {
@@ -106,13 +109,24 @@ impl Handler<DispatcherWithSend> for EchoHandler {
 
     /// Nothing arrived for the idle timeout: deliver what is queued, then
     /// close (a client that connects and says nothing is not held forever).
+    /// The delivery gets one more idle period: a client that does not read
+    /// its echo either is closed then, queue and all.
     fn handle_timeout(
         &mut self,
         ch: &mut DispatcherWithSend,
         _cx: &mut Context<'_>,
     ) -> io::Result<()> {
+        if self.closing {
+            log::info!("closing a connection that does not read its echo: {ch:?}");
+            ch.close();
+            return Ok(());
+        }
         log::info!("closing an idle connection: {ch:?}");
+        self.closing = true;
         ch.close_when_done();
+        if let Some(idle) = self.idle {
+            ch.set_timeout(idle);
+        }
         Ok(())
     }
 
@@ -149,6 +163,7 @@ impl Handler for EchoServer {
             EchoHandler {
                 buf: Rc::clone(&self.buf),
                 idle: self.idle,
+                closing: false,
             },
         );
         Ok(())

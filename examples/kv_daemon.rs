@@ -459,9 +459,22 @@ impl AsyncChatHandler for Conn {
                 log::info!("{}: idle, closing", self.peer);
                 self.reply(ch, b"BYE idle".to_vec());
                 self.close_after_replies(ch);
+                // One more idle period for the replies to leave.
+                ch.set_timeout(self.daemon.idle_timeout.get());
             }
             ConnState::Lingering => ch.close(),
-            ConnState::Closing => {}
+            ConnState::Closing if self.held.iter().any(|r| matches!(r, Reply::Slow(_))) => {
+                // A worker's answer is still owed (it comes within
+                // MAX_SLOW_MS): wait for it.
+                ch.set_timeout(self.daemon.idle_timeout.get());
+            }
+            ConnState::Closing => {
+                // The replies were not taken for a whole idle period: a
+                // client that stopped reading does not hold the
+                // connection (and its queued replies) for good.
+                log::info!("{}: not reading its replies, closing", self.peer);
+                ch.close();
+            }
         }
         Ok(())
     }

@@ -233,3 +233,33 @@ fn an_idle_client_is_closed_and_a_talking_one_is_not() {
         assert_eq!(echo, b"still here", "{backend}");
     }
 }
+
+/// A client that stops reading its echo (and keeps sending until the
+/// server stops reading too) does not hold its connection, and the echo
+/// queued for it, past the idle timeout: the first timeout starts
+/// delivering what is queued, the second closes. Issue: `close_when_done`
+/// waited for good on a peer that never reads.
+#[test]
+fn a_client_that_never_reads_its_echo_is_closed_after_two_idle_periods() {
+    for backend in BACKENDS {
+        let server = Server::start(
+            NAME,
+            &["--bind", "127.0.0.1:0", "--idle-timeout", "1", backend],
+        );
+        let pid = server.proc.pid();
+        let client = connect(server.addr);
+        flood_without_reading(&client, &[b'x'; 64 * 1024]);
+        // Counted now, not at start: the loop may make an fd of its own
+        // (epoll's) after it says `listening`.
+        let with_client = open_fds(pid);
+        // The server stopped reading this client at least half a second
+        // ago; its first idle timeout is 1 s after its last read, the close
+        // one idle period later.
+        let took = wait_for_open_fds(pid, with_client - 1, PATIENCE)
+            .unwrap_or_else(|| panic!("{backend}: the connection is still open"));
+        assert!(
+            took >= Duration::from_millis(900),
+            "{backend}: closed {took:?} after the flood: before the second idle period"
+        );
+    }
+}

@@ -328,6 +328,49 @@ pub fn connect(addr: SocketAddr) -> std::net::TcpStream {
     s
 }
 
+/// Sends `unit` over and over and reads nothing back, until the peer has
+/// taken nothing for half a second (its output to us is queued full and it
+/// stopped reading: backpressure all the way). Returns the bytes sent.
+pub fn flood_without_reading(stream: &std::net::TcpStream, unit: &[u8]) -> usize {
+    use std::io::Write;
+    stream.set_nonblocking(true).expect("non-blocking");
+    let (mut sent, mut stalled) = (0, Instant::now());
+    while stalled.elapsed() < Duration::from_millis(500) {
+        match (&*stream).write(unit) {
+            Ok(n) => {
+                sent += n;
+                stalled = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("flooding: {e}"),
+        }
+    }
+    stream.set_nonblocking(false).expect("blocking");
+    sent
+}
+
+/// How many fds process `pid` has open (`/proc/PID/fd`).
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+}
+
+/// Waits, at most `limit`, until process `pid` has at most `fds` fds
+/// open; returns how long that took (`None`: it did not happen).
+pub fn wait_for_open_fds(pid: i32, fds: usize, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if open_fds(pid) <= fds {
+            return Some(start.elapsed());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 /// Closes `stream` with a reset (RST, `SO_LINGER` 0) instead of a FIN.
 pub fn reset(stream: std::net::TcpStream) {
     socket2::SockRef::from(&stream)
