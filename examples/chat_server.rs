@@ -78,7 +78,9 @@
 //!   user can forge another's `<NAME>` prefix on a terminal.
 //! * asynchat queues output for a user who never reads without bound; here
 //!   a user whose queue holds more than 128 KiB of heap
-//!   ([`AsyncChat::queued_heap`]) is dropped, and a client whose own
+//!   ([`AsyncChat::queued_heap`]) when a line comes for them is dropped
+//!   (the line itself always fits on top: one long line is not a slow
+//!   reader), and a client whose own
 //!   answers pile up (an unnamed client sending empty lines without
 //!   reading) stops being read once they pass that limit. With 300 such
 //!   users the server stays under 64 MiB.
@@ -177,9 +179,15 @@ impl AsyncChatHandler for ChatSession {
             if user.token() != me {
                 // The other user's channel, by its handle: `session.push(line)`.
                 if let Some(other) = cx.channel_mut(user) {
-                    other.push(&message);
-                    if other.queued_heap() > MAX_BACKLOG {
-                        too_slow.push(user);
+                    // Over the limit *before* this line: the user has not
+                    // been reading. (Measured after, one long line of
+                    // control bytes, each shown as 4, would pass it at
+                    // once and drop every reader.)
+                    let queued = other.queued_heap();
+                    if queued > MAX_BACKLOG {
+                        too_slow.push((user, queued));
+                    } else {
+                        other.push(&message);
                     }
                 }
             }
@@ -187,8 +195,8 @@ impl AsyncChatHandler for ChatSession {
         // Python would queue for a user who never reads until memory runs
         // out. Here such a user is dropped (after the loop over the room:
         // closing drops the session, whose Drop edits the room).
-        for user in too_slow {
-            log::warn!("dropping a user who does not read ({MAX_BACKLOG} bytes queued)");
+        for (user, queued) in too_slow {
+            log::warn!("dropping a user who does not read ({queued} bytes queued)");
             cx.close(user);
         }
         Ok(())

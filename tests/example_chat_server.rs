@@ -214,6 +214,30 @@ fn a_user_who_never_reads_is_dropped_and_the_others_are_served() {
     }
 }
 
+/// One legal line that grows past the backlog limit once its control
+/// bytes are shown (60,000 bytes of `\x01`, each sent as `\x01`: 240,010
+/// bytes) reaches every reader whole, and drops nobody: a user is slow if
+/// the backlog was over the limit *before* a line came.
+#[test]
+fn a_long_line_of_control_bytes_reaches_every_reader() {
+    for backend in BACKENDS {
+        let server = start(backend);
+        let mut alice = Client::join(server.addr, "alice");
+        let mut bob = Client::join(server.addr, "bob");
+        let raw = "\x01".repeat(60_000);
+        alice.send(&format!("{raw}\n"));
+        let got = bob.line();
+        assert_eq!(got.len(), "<alice> ".len() + 4 * 60_000, "{backend}");
+        assert_eq!(
+            got,
+            format!("<alice> {}", "\\x01".repeat(60_000)),
+            "{backend}"
+        );
+        alice.send("still here\n");
+        bob.expect("<alice> still here");
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2() {
     assert_bad_args(NAME, &["--bogus"], "--bogus");
