@@ -18,7 +18,9 @@
 mod common;
 
 use clap::Parser;
-use selectloop::{Context, Dispatcher, DispatcherWithSend, DisplayAddr, Handler, SockAddr, Socket};
+use selectloop::{
+    Context, Dispatcher, DispatcherType, DispatcherWithSend, DisplayAddr, Handler, SockAddr, Socket,
+};
 use std::io;
 use std::net::SocketAddr;
 
@@ -37,11 +39,15 @@ struct CountingEcho {
     peer: String,
     bytes_in: u64,
     bytes_queued: u64,
+    reported: bool,
 }
 
 impl CountingEcho {
-    /// The closing line; `pending` bytes were queued but never sent.
-    fn report(&self, pending: usize) {
+    /// The closing line (once); `pending` bytes were queued but never sent.
+    fn report(&mut self, pending: usize) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
         let out = self.bytes_queued.saturating_sub(pending as u64);
         common::say(format_args!(
             "{} closed: {} bytes in, {out} bytes out",
@@ -67,13 +73,19 @@ impl Handler<DispatcherWithSend> for CountingEcho {
         Ok(())
     }
 
+    /// The default closes, or, if the client only shut down its write
+    /// side, first delivers the echo still queued (then the channel closes
+    /// itself and the report comes from `Drop`, with nothing pending).
     fn handle_close(
         &mut self,
         ch: &mut DispatcherWithSend,
         _cx: &mut Context<'_>,
     ) -> io::Result<()> {
-        self.report(ch.pending());
-        ch.close();
+        let pending = ch.pending();
+        ch.default_handle_close()?;
+        if ch.is_closed() {
+            self.report(pending);
+        }
         Ok(())
     }
 
@@ -81,6 +93,13 @@ impl Handler<DispatcherWithSend> for CountingEcho {
         log::warn!("{}: {err}; closing", self.peer);
         self.report(ch.pending());
         ch.close();
+    }
+}
+
+/// A connection that closed after delivering its queue reports here.
+impl Drop for CountingEcho {
+    fn drop(&mut self) {
+        self.report(0);
     }
 }
 
@@ -103,6 +122,7 @@ impl Handler for Server {
                 peer,
                 bytes_in: 0,
                 bytes_queued: 0,
+                reported: false,
             },
         );
         Ok(())

@@ -303,17 +303,10 @@ fn logs_connections_to_stderr_not_stdout() {
 /// The most the server may ever hold resident under the floods below.
 const FLOOD_BOUND_KIB: u64 = 64 * 1024;
 
-/// A raw connection whose receive buffer is small, so the kernel absorbs
-/// little of what the server sends to a client that never reads: the
-/// server's own queues are what the floods test.
+/// [`common::small_window_connection`] whose writes give up after 500 ms:
+/// a flood stops when the server stops reading.
 fn small_window_connection(addr: SocketAddr) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    // A small segment size keeps the server's send buffer from growing to
-    // megabytes (the kernel sizes it from the loopback's 64 KiB segments).
-    sock.set_mss(536).unwrap();
-    sock.connect_timeout(&addr.into(), PATIENCE).unwrap();
-    let s: TcpStream = sock.into();
+    let s = common::small_window_connection(addr);
     s.set_write_timeout(Some(std::time::Duration::from_millis(500)))
         .unwrap();
     s

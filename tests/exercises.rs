@@ -108,6 +108,27 @@ fn byte_count() {
             format!("{rude_addr} closed: 3 bytes in, 3 bytes out"),
             "{backend}"
         );
+        // A client that sends, shuts down its write side and only then
+        // reads (`nc -N`): its whole echo still reaches it, queue included,
+        // and counts as out. Its receive window is small, so the echo waits
+        // in the server's queue (less than its 256 KiB limit: the server
+        // reads all of it, then the end of file).
+        const HALF: usize = 200_000;
+        let mut half = small_window_connection(server.addr);
+        let half_addr = half.local_addr().unwrap();
+        let data = random_bytes(HALF, 8);
+        half.write_all(&data).unwrap();
+        half.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // the server sees the end
+        let mut echoed = Vec::new();
+        half.read_to_end(&mut echoed).unwrap();
+        assert_eq!(echoed.len(), HALF, "{backend}: the echo's tail was lost");
+        assert!(echoed == data, "{backend}: the echo differs");
+        assert_eq!(
+            server.next_line(),
+            format!("{half_addr} closed: {HALF} bytes in, {HALF} bytes out"),
+            "{backend}"
+        );
         // A connection that sends nothing counts zeros.
         let silent = connect(server.addr);
         let silent_addr = silent.local_addr().unwrap();

@@ -328,6 +328,25 @@ pub fn connect(addr: SocketAddr) -> std::net::TcpStream {
     s
 }
 
+/// A TCP connection to `addr` (IPv4) whose receive buffer is small, so the
+/// kernel absorbs little of what the server sends to it: what the server
+/// cannot send waits in the server's own queues. Read and write timeouts
+/// of [`PATIENCE`].
+pub fn small_window_connection(addr: SocketAddr) -> std::net::TcpStream {
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    // A small segment size keeps the server's send buffer from growing to
+    // megabytes (the kernel sizes it from the loopback's 64 KiB segments).
+    sock.set_mss(536).expect("TCP_MAXSEG");
+    sock.connect_timeout(&addr.into(), PATIENCE)
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    let s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+    s.set_write_timeout(Some(PATIENCE)).expect("write timeout");
+    s
+}
+
 /// Sends `unit` over and over and reads nothing back, until the peer has
 /// taken nothing for half a second (its output to us is queued full and it
 /// stopped reading: backpressure all the way). Returns the bytes sent.
