@@ -185,6 +185,7 @@ impl Daemon {
                 daemon: Rc::clone(self),
                 command: command.clone(),
                 line: Vec::new(),
+                skipping: false,
                 loaded: 0,
             };
             match ChildProcess::spawn(Command::new("sh").arg("-c").arg(&command), loader, cx) {
@@ -737,6 +738,8 @@ struct Loader {
     command: String,
     /// A stdout line not complete yet.
     line: Vec<u8>,
+    /// Inside a line that passed [`MAX_LINE`]: dropped up to its newline.
+    skipping: bool,
     loaded: usize,
 }
 
@@ -776,7 +779,9 @@ impl ChildHandler for Loader {
         }
         let mut rest = data;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            if self.line.is_empty() {
+            if std::mem::take(&mut self.skipping) {
+                // The end of an over-long line: dropped with the rest of it.
+            } else if self.line.is_empty() {
                 self.store_line(&rest[..end]);
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -785,9 +790,12 @@ impl ChildHandler for Loader {
             }
             rest = &rest[end + 1..];
         }
-        if self.line.len() + rest.len() > MAX_LINE {
+        if self.skipping {
+            // Still inside an over-long line.
+        } else if self.line.len() + rest.len() > MAX_LINE {
             log::warn!("load: a line over {MAX_LINE} bytes, ignored");
             self.line.clear();
+            self.skipping = true;
         } else {
             self.line.extend_from_slice(rest);
         }
@@ -795,7 +803,7 @@ impl ChildHandler for Loader {
     }
 
     fn handle_eof(&mut self, stream: ChildStream, _cx: &mut Context<'_>) -> io::Result<()> {
-        if stream == ChildStream::Stdout && !self.line.is_empty() {
+        if stream == ChildStream::Stdout && !self.line.is_empty() && !self.skipping {
             let line = std::mem::take(&mut self.line);
             self.store_line(&line);
         }

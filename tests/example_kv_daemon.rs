@@ -503,6 +503,30 @@ fn load_relays_a_childs_output_into_the_store_and_leaves_no_zombie() {
     }
 }
 
+/// A loaded line over the line limit is ignored whole, as the log says:
+/// its tail (the last `a`s and ` K V`) is not stored as a key, so one key
+/// is loaded, not two.
+#[test]
+fn load_ignores_an_over_long_line_whole() {
+    for backend in BACKENDS {
+        let scratch = Scratch::new("load-long");
+        let config = scratch.write(
+            "kv.conf",
+            "load = head -c 200000 /dev/zero | tr '\\0' a; printf ' K V\\nk2 v2\\n'\n",
+        );
+        let mut d = Daemon::start(backend, &["--config", config.to_str().unwrap()]);
+        d.expect_log("loaded 1 keys (exit status 0)", PATIENCE);
+        let log = d.log.text();
+        assert!(
+            log.contains("a line over 65536 bytes, ignored"),
+            "{backend}:\n{log}"
+        );
+        let mut c = d.connect();
+        assert_eq!(c.ask("GET k2"), "VALUE v2", "{backend}");
+        d.terminate();
+    }
+}
+
 #[test]
 fn sigterm_delivers_the_pending_slow_reply_then_exits_0() {
     for backend in BACKENDS {
