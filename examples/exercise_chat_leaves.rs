@@ -4,9 +4,12 @@
 //! `cargo test --test exercises chat_leaves` (point it at your own binary
 //! with `EXERCISE_CHAT_LEAVES=target/debug/examples/my_chat`).
 //!
-//! The change, against `examples/chat_server.rs`: `handle_close` and
-//! `handle_error` announce `* NAME has left` to every other named user
-//! before the channel closes. The session's `Drop` cannot do it: by then
+//! The change: `handle_close` and `handle_error` announce
+//! `* NAME has left` to every other named user before the channel closes.
+//! The rest is `examples/chat_server.rs` cut down to what the exercise
+//! needs, so that the change stands out: no `--idle-timeout`, no escaping
+//! of control bytes in lines and names, and a slow reader dropped past
+//! 1 MiB of queued bytes (`chat_server`: 128 KiB of heap). The session's `Drop` cannot do it: by then
 //! there is no [`Context`] to reach the other channels with.
 //!
 //! Run: `cargo run --example exercise_chat_leaves -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
