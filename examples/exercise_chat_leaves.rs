@@ -9,8 +9,10 @@
 //! The rest is `examples/chat_server.rs` cut down to what the exercise
 //! needs, so that the change stands out: no `--idle-timeout`, no escaping
 //! of control bytes in lines and names, and a slow reader dropped past
-//! 1 MiB of queued bytes (`chat_server`: 128 KiB of heap). The session's `Drop` cannot do it: by then
-//! there is no [`Context`] to reach the other channels with.
+//! 1 MiB of queued bytes (`chat_server`: 128 KiB of heap).
+//!
+//! The session's `Drop` cannot announce the leave: by then there is no
+//! [`Context`] to reach the other channels with.
 //!
 //! Run: `cargo run --example exercise_chat_leaves -- [--bind 127.0.0.1:8123] [--poll] [--trace]`
 
