@@ -370,6 +370,31 @@ pub fn flood_without_reading(stream: &std::net::TcpStream, unit: &[u8]) -> usize
     sent
 }
 
+/// Floods `stream` without reading ([`flood_without_reading`]), then
+/// asserts that server `pid`, run with `--idle-timeout 1`, closes the
+/// connection within [`PATIENCE`] but not before its second idle period:
+/// the first timeout says goodbye, the second closes a client that does
+/// not read it.
+pub fn assert_a_non_reader_is_closed_after_two_idle_periods(
+    pid: i32,
+    stream: &std::net::TcpStream,
+    unit: &[u8],
+    backend: &str,
+) {
+    flood_without_reading(stream, unit);
+    // Counted now, not at start: the loop may make an fd of its own
+    // (epoll's) after it says `listening`.
+    let with_client = open_fds(pid);
+    // The server stopped reading at least half a second ago; its first
+    // idle timeout is 1 s after its last read, the close one second later.
+    let took = wait_for_open_fds(pid, with_client - 1, PATIENCE)
+        .unwrap_or_else(|| panic!("{backend}: the connection is still open"));
+    assert!(
+        took >= Duration::from_millis(900),
+        "{backend}: closed {took:?} after the flood: before the second idle period"
+    );
+}
+
 /// How many fds process `pid` has open (`/proc/PID/fd`).
 pub fn open_fds(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
