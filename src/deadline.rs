@@ -34,14 +34,12 @@ impl Deadline {
     pub(crate) fn fire(&mut self, now: Instant) {
         self.due = match (self.due, self.period) {
             (Some(due), Some(period)) if !period.is_zero() => {
-                let mut next = due + period;
+                let mut next = later(due, period);
                 if next <= now {
                     // Late: skip the missed periods instead of a burst.
                     let behind = now.duration_since(due).as_nanos() / period.as_nanos();
                     let skip = u32::try_from(behind).unwrap_or(u32::MAX).saturating_add(1);
-                    next = due
-                        .checked_add(period.saturating_mul(skip))
-                        .unwrap_or(now + period);
+                    next = later(due, period.saturating_mul(skip));
                 }
                 Some(next)
             }
@@ -53,9 +51,16 @@ impl Deadline {
 
 /// `now + d`, saturating far in the future instead of overflowing.
 pub(crate) fn after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    later(Instant::now(), d)
+}
+
+/// `t + d`, or a hundred years after `t` where that sum would overflow
+/// (`Duration::MAX` as a period or a timeout means "never", in effect).
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    t.checked_add(d)
+        .or_else(|| t.checked_add(FAR.min(d)))
+        .unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -82,5 +87,23 @@ mod tests {
         // 35 ms late: the next deadline is the first period boundary after now.
         d.fire(t0 + Duration::from_millis(45));
         assert_eq!(d.due, Some(t0 + Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_huge_period_or_timeout_saturates_instead_of_overflowing() {
+        let t0 = Instant::now();
+        for late in [Duration::ZERO, Duration::from_secs(3)] {
+            let mut d = Deadline {
+                due: Some(t0),
+                period: Some(Duration::MAX),
+                queued: None,
+            };
+            d.fire(t0 + late);
+            assert!(d
+                .due
+                .is_some_and(|due| due > t0 + Duration::from_secs(3600)));
+        }
+        assert!(after(Duration::MAX) > Instant::now() + Duration::from_secs(3600));
+        assert!(later(t0, Duration::from_secs(1)) == t0 + Duration::from_secs(1));
     }
 }

@@ -955,6 +955,9 @@ impl Dispatcher {
     /// Calls `handle_timeout` every `period` from now on, until the
     /// deadline is cleared ([`set_deadline(None)`](Self::set_deadline)). A
     /// late loop skips the missed periods rather than firing in a burst.
+    /// A zero period fires at every pass of the loop, which then never
+    /// blocks while it is armed (an idle callback, at full CPU); a period
+    /// too large to add to the clock (`Duration::MAX`) means "never again".
     pub fn set_interval(&mut self, period: Duration) {
         self.deadline.period = Some(period);
         self.set_timeout(period);

@@ -63,7 +63,8 @@ impl Timer {
         Timer { inner }
     }
 
-    /// Fires every `period`, the first time `period` from now.
+    /// Fires every `period`, the first time `period` from now (see
+    /// [`Dispatcher::set_interval`] for a zero or huge period).
     pub fn every(period: Duration) -> Self {
         let mut inner = Dispatcher::without_fd();
         inner.set_interval(period);

@@ -252,7 +252,33 @@ fn deadline_shortens_a_blocking_wait(lp: Loop) {
     assert_eq!(map.len(), 1, "the fired one-shot timer left the map");
 }
 
+/// An interval of `Duration::MAX` (in effect: never again) fires once and
+/// re-arms far in the future; adding the period to the deadline used to
+/// overflow `Instant` and panic inside the loop.
+fn a_huge_interval_fires_once_without_overflow(lp: Loop) {
+    let fired = Fired::default();
+    let mut map = Map::new();
+    let mut t = Timer::every(Duration::MAX);
+    t.set_deadline(Some(Instant::now()));
+    map.add(
+        t,
+        Record {
+            id: 0,
+            fired: fired.clone(),
+        },
+    );
+    let stop = lp
+        .timeout(Some(common::TICK))
+        .count(5)
+        .run(&mut map)
+        .unwrap();
+    assert_eq!(stop, Stop::Count);
+    assert_eq!(fired.borrow().len(), 1, "fired once, re-armed for never");
+    assert_eq!(map.len(), 1, "an interval stays in the map");
+}
+
 every_backend!(
+    a_huge_interval_fires_once_without_overflow,
     fire_in_deadline_order_and_never_early,
     rearm_and_cancel,
     idle_timeout_is_pushed_back_by_reads,
