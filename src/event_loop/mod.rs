@@ -513,6 +513,18 @@ impl Core {
         now: &mut Option<Instant>,
         pause: &mut Option<Duration>,
     ) {
+        // Removals first. A channel that closed in this pass can leave the
+        // map after a newcomer that got its fd number joined it (closed
+        // through `get_mut`, then its stale event dropped it), and select
+        // and epoll know fds by number: forgetting the old channel after
+        // registering the newcomer would unwatch the newcomer.
+        for i in 0..map.changes().len() {
+            if let Change::Removed(t) = map.changes()[i] {
+                if self.is_registered(t) {
+                    self.forget(sel, t);
+                }
+            }
+        }
         let mut i = 0;
         while let Some(&change) = map.changes().get(i) {
             i += 1;
@@ -541,6 +553,7 @@ impl Core {
                         *pause = shorter(*pause, left);
                     }
                 }
+                // (Forgotten above, unless it left the map just now.)
                 Change::Removed(t) => {
                     if self.is_registered(t) {
                         self.forget(sel, t);
