@@ -131,6 +131,39 @@ fn an_async_chat_waiting_for_its_output_to_drain_costs_no_cpu() {
     }
 }
 
+/// Says goodbye, closes when done, then (by mistake) pushes once more.
+struct LateWords;
+
+impl AsyncChatHandler for LateWords {
+    fn found_terminator(&mut self, ch: &mut AsyncChat, _cx: &mut Context<'_>) -> io::Result<()> {
+        ch.take_incoming();
+        ch.push(b"bye\n");
+        ch.close_when_done();
+        ch.push(b"late\n");
+        Ok(())
+    }
+}
+
+/// What is pushed after `close_when_done` is never sent (as in asynchat),
+/// and the channel closes once the rest is out: the peer reads `bye` and
+/// then its end of file. (It used to get `late` too, and never the end.)
+#[test]
+fn a_push_after_close_when_done_is_not_sent_and_the_channel_closes() {
+    use std::io::Read;
+    for (name, event_loop) in loop_backends() {
+        let (server, mut client) = tcp_pair();
+        let mut map = Map::new();
+        let ch = AsyncChat::new(Dispatcher::from_socket(server).unwrap()).with_terminator(b"\n");
+        map.add(ch, LateWords);
+        client.write_all(b"quit\n").unwrap();
+        run_until_empty(&event_loop, &mut map);
+        client.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"bye\n", "{name}");
+    }
+}
+
 /// A datagram reader: overrides `handle_read` only, as a UDP server that
 /// never answers would.
 struct DatagramSink {

@@ -380,6 +380,9 @@ impl AsyncChat {
     /// ch.push(10); // asynchat: TypeError; here: does not compile
     /// ```
     pub fn push(&mut self, data: &[u8]) {
+        if self.closing_when_done {
+            return self.dropped_after_close_when_done(data.len());
+        }
         let mut rest = data;
         if self.out.is_empty() && self.inner.connected() && self.send_error.is_none() {
             let end = data.len().min(self.ac_out_buffer_size);
@@ -409,6 +412,9 @@ impl AsyncChat {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn push_with_producer(&mut self, producer: impl Producer) {
+        if self.closing_when_done {
+            return self.dropped_after_close_when_done(0);
+        }
         self.out.push_producer(Box::new(producer));
         self.initiate_send_keep_error();
     }
@@ -427,9 +433,23 @@ impl AsyncChat {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn close_when_done(&mut self) {
+        if self.closing_when_done {
+            return;
+        }
         // As asynchat: only queued; the next write event reaches it.
         self.out.push_close();
         self.closing_when_done = true;
+    }
+
+    /// A push after [`close_when_done`](Self::close_when_done): asynchat
+    /// queues it behind the close, so it is never sent; here it is not
+    /// queued at all (queued, it would keep the channel from closing).
+    #[cold]
+    fn dropped_after_close_when_done(&self, len: usize) {
+        log::debug!(
+            "{:?}: push after close_when_done ({len} bytes), dropped",
+            self.inner
+        );
     }
 
     /// What the default `handle_close` does: if the peer only shut down its
