@@ -106,4 +106,39 @@ fn grace_period_closes_what_is_left(lp: Loop) {
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
-every_backend!(delivers_every_queued_byte, grace_period_closes_what_is_left);
+/// Adds a channel of its own when told to shut down, then closes.
+struct Spawner(Option<UnixStream>);
+
+impl Handler for Spawner {
+    fn handle_shutdown(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some(s) = self.0.take() {
+            cx.add(Dispatcher::from_socket(s)?, Listener);
+        }
+        ch.close();
+        Ok(())
+    }
+}
+
+/// A channel that joins during the shutdown (added by a handler being
+/// told, here) is told too: its default `handle_shutdown` closes it, and
+/// the loop ends without waiting out the grace period. (It used to be
+/// told nothing, and the loop waited the whole grace period.)
+fn a_channel_added_during_the_shutdown_is_told_too(lp: Loop) {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let mut map = Map::new();
+    map.add(listener(), Spawner(Some(a)));
+    let grace = Duration::from_secs(5);
+    map.shutdown(grace);
+    let start = Instant::now();
+    let stop = lp.timeout(None).run(&mut map).unwrap();
+    let took = start.elapsed();
+    assert_eq!(stop, Stop::Shutdown);
+    assert!(map.is_empty());
+    assert!(took < grace / 2, "waited for the grace period: {took:?}");
+}
+
+every_backend!(
+    delivers_every_queued_byte,
+    grace_period_closes_what_is_left,
+    a_channel_added_during_the_shutdown_is_told_too,
+);

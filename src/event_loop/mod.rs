@@ -368,6 +368,10 @@ struct Core {
     start_over: bool,
     /// A handler asked the loop to stop.
     exit: bool,
+    /// During a graceful shutdown, the first entry of the change log whose
+    /// additions were not told yet (joined after the channels were told);
+    /// `None`: every addition of the log.
+    shutdown_told: Option<usize>,
     started: Instant,
     iteration: u64,
 }
@@ -381,6 +385,7 @@ impl Core {
             seen: None,
             start_over: false,
             exit: false,
+            shutdown_told: None,
             started: Instant::now(),
             iteration: 0,
         }
@@ -402,6 +407,8 @@ impl Core {
                 map.changes().push(Change::Added(t));
             }
         }
+        // During a graceful shutdown they were told already.
+        self.shutdown_told = Some(map.changes().len());
     }
 
     fn iterate<S: Selector>(
@@ -525,28 +532,26 @@ impl Core {
                 }
             }
         }
+        // A channel that joins during a graceful shutdown is told too.
+        let tell_from = match map.shutdown {
+            ShutdownState::Draining(_) => self.shutdown_told.take().unwrap_or(0),
+            _ => usize::MAX,
+        };
         let mut i = 0;
         while let Some(&change) = map.changes().get(i) {
             i += 1;
             match change {
-                Change::Added(t) => {
-                    let Some(ch) = map.entry(t) else { continue };
-                    if trace {
-                        if let Some(fd) = ch.dispatcher().fileno() {
-                            log::trace!("fd {fd}: opened: {}", Label(ch));
+                Change::Added(t) if i > tell_from && !self.exit => {
+                    self.add(sel, map, t, trace, now, pause);
+                    if self.is_registered(t) {
+                        let fd = map.fileno(t).unwrap_or(-1);
+                        if dispatch(map, &mut self.exit, t, fd, Event::Shutdown) {
+                            let left = self.evaluate(sel, map, t, now);
+                            *pause = shorter(*pause, left);
                         }
                     }
-                    if self.regs.len() <= t.index() {
-                        self.regs.resize(t.index() + 1, VACANT);
-                    }
-                    self.regs[t.index()] = Reg {
-                        token: Some(t),
-                        always_asks: ch.predicates() == Predicates::EveryIteration,
-                        ..VACANT
-                    };
-                    let left = self.evaluate(sel, map, t, now);
-                    *pause = shorter(*pause, left);
                 }
+                Change::Added(t) => self.add(sel, map, t, trace, now, pause),
                 Change::Touched(t) => {
                     if self.is_registered(t) {
                         let left = self.evaluate(sel, map, t, now);
@@ -562,6 +567,34 @@ impl Core {
             }
         }
         map.changes().clear();
+    }
+
+    /// Registers channel `t`, which joined the map.
+    fn add<S: Selector>(
+        &mut self,
+        sel: &mut S,
+        map: &mut Map,
+        t: Token,
+        trace: bool,
+        now: &mut Option<Instant>,
+        pause: &mut Option<Duration>,
+    ) {
+        let Some(ch) = map.entry(t) else { return };
+        if trace {
+            if let Some(fd) = ch.dispatcher().fileno() {
+                log::trace!("fd {fd}: opened: {}", Label(ch));
+            }
+        }
+        if self.regs.len() <= t.index() {
+            self.regs.resize(t.index() + 1, VACANT);
+        }
+        self.regs[t.index()] = Reg {
+            token: Some(t),
+            always_asks: ch.predicates() == Predicates::EveryIteration,
+            ..VACANT
+        };
+        let left = self.evaluate(sel, map, t, now);
+        *pause = shorter(*pause, left);
     }
 
     fn is_registered(&self, t: Token) -> bool {
@@ -753,11 +786,15 @@ impl Core {
                     grace.as_secs_f64()
                 );
                 map.shutdown = ShutdownState::Draining(crate::deadline::after(grace));
-                for index in 0..map.capacity() {
+                // Those in the map now (once: a shutdown allocates); those
+                // that join from here on are told as they join.
+                self.shutdown_told = Some(map.changes().len());
+                let tokens: Vec<Token> = map.tokens().collect();
+                for token in tokens {
                     if self.exit {
                         break;
                     }
-                    if let Some(token) = map.token_at(index) {
+                    if map.contains(token) {
                         let fd = map.fileno(token).unwrap_or(-1);
                         if dispatch(map, &mut self.exit, token, fd, Event::Shutdown) {
                             map.touch(token);
