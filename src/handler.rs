@@ -271,7 +271,8 @@ pub trait Handler<D: DispatcherType = Dispatcher>: 'static {
     /// plain dispatcher closes at once; a buffered one delivers what it has
     /// queued, then closes. Override it to finish work in flight first (a
     /// reply still owed), then close; whatever is still open when the grace
-    /// period ends is closed by the loop.
+    /// period ends is closed by the loop. A channel added while the loop
+    /// drains is told as it joins.
     fn handle_shutdown(&mut self, ch: &mut D, cx: &mut Context<'_>) -> io::Result<()> {
         ch.default_handle_shutdown()
     }
