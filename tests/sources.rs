@@ -449,6 +449,41 @@ fn a_killed_child_is_reported_and_reaped() {
     }
 }
 
+/// Closing a child's output channel (its stderr here, while the child
+/// still runs) gives up that output, not the exit status: `handle_exit`
+/// still comes, once stdout is done. (It never came: the exit waited for
+/// the closed channel's end of file.)
+#[test]
+fn closing_an_output_channel_keeps_the_exit_status() {
+    for (backend, event_loop) in loop_backends() {
+        let _watchdog = Watchdog::new(backend);
+        let log = std::rc::Rc::new(std::cell::RefCell::new(ChildLog::default()));
+        let mut map = Map::new();
+        let child = ChildProcess::spawn(
+            // (Nothing written to stderr: a write to the closed pipe would
+            // end the child with SIGPIPE.)
+            Command::new("sh").args(["-c", "echo out; sleep 0.2; exit 5"]),
+            Relay(std::rc::Rc::clone(&log)),
+            &mut map,
+        )
+        .unwrap();
+        assert!(map.close(child.stderr()));
+        event_loop.timeout(None).run(&mut map).unwrap();
+        let log = log.borrow();
+        assert_eq!(
+            log.status.and_then(|s| s.code()),
+            Some(5),
+            "{backend}: no exit status"
+        );
+        assert_eq!(log.stdout, b"out\n", "{backend}");
+        assert!(
+            log.stderr.is_empty(),
+            "{backend}: the closed stderr relayed"
+        );
+        assert_eq!(process_state(child.id()), None, "{backend}: not reaped");
+    }
+}
+
 /// The cross-thread types can cross threads: `Waker` is Send + Sync +
 /// Clone, `Sender<T>` Send + Clone for a Send `T`.
 #[test]

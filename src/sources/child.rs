@@ -84,14 +84,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use super::signals::{SignalHandler, Signals};
+use super::signals::{LocalRaiser, SignalHandler, Signals};
 use super::AddChannel;
 use crate::dispatcher::Dispatcher;
 use crate::dispatcher_with_send::DispatcherWithSend;
 use crate::handler::Handler;
 use crate::map::{Handle, Token};
 use crate::Context;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
@@ -185,32 +185,25 @@ impl ChildProcess {
             }
         };
         let pid = child.id();
+        let progress = Rc::new(Progress {
+            open_outputs: Cell::new(2),
+            exit_delivered: Cell::new(false),
+        });
         let shared = Rc::new(RefCell::new(Shared {
             handler,
-            open_outputs: 2,
+            progress: Rc::clone(&progress),
             status: None,
-            exit_delivered: false,
+            watcher: None,
         }));
-        let stdout = map
-            .add_channel(
-                stdout,
-                OutputRelay {
-                    stream: ChildStream::Stdout,
-                    shared: Rc::clone(&shared),
-                    finished: false,
-                },
-            )
-            .token();
-        let stderr = map
-            .add_channel(
-                stderr,
-                OutputRelay {
-                    stream: ChildStream::Stderr,
-                    shared: Rc::clone(&shared),
-                    finished: false,
-                },
-            )
-            .token();
+        let relay = |stream| OutputRelay {
+            stream,
+            shared: Rc::clone(&shared),
+            progress: Rc::clone(&progress),
+            look_again: sigchld.local_raiser(libc::SIGCHLD),
+            finished: false,
+        };
+        let stdout = map.add_channel(stdout, relay(ChildStream::Stdout)).token();
+        let stderr = map.add_channel(stderr, relay(ChildStream::Stderr)).token();
         let stdin = map.add_channel(DispatcherWithSend::new(stdin), ChildStdin { pid });
         sigchld.raise_locally(libc::SIGCHLD); // look once right away
         let exit = map
@@ -219,10 +212,11 @@ impl ChildProcess {
                 ExitWatcher {
                     child: Some(child),
                     stdin: stdin.token(),
-                    shared,
+                    shared: Rc::clone(&shared),
                 },
             )
             .token();
+        shared.borrow_mut().watcher = Some(exit);
         log::debug!("child {pid} spawned: {command:?}");
         Ok(ChildProcess {
             pid,
@@ -256,7 +250,8 @@ impl ChildProcess {
     }
 
     /// The exit channel (a [`Signals`] for `SIGCHLD`): in the map until the
-    /// child is reaped.
+    /// child is reaped and its exit delivered (after its output, or after
+    /// its output channels were closed).
     pub fn exit(&self) -> Token {
         self.exit
     }
@@ -269,22 +264,35 @@ fn missing_pipe() -> io::Error {
 /// What the four channels of one child share.
 struct Shared<H> {
     handler: H,
-    /// Output pipes not at their end yet.
-    open_outputs: usize,
+    progress: Rc<Progress>,
     /// The reaped child's status, once known.
     status: Option<ExitStatus>,
-    exit_delivered: bool,
+    /// The exit channel, while in the map: it leaves once the exit is
+    /// delivered.
+    watcher: Option<Token>,
+}
+
+/// How far the child's channels are, outside the `RefCell` of [`Shared`]:
+/// an output channel closed from a handler (which may hold that cell) is
+/// counted when it is dropped.
+struct Progress {
+    /// Output pipes not at their end yet (nor closed).
+    open_outputs: Cell<usize>,
+    exit_delivered: Cell<bool>,
 }
 
 impl<H: ChildHandler> Shared<H> {
     /// Calls `handle_exit` once the child is reaped and its output is all
-    /// delivered.
+    /// delivered (or its channels closed); then the exit channel leaves.
     fn deliver_exit_when_done(&mut self, cx: &mut Context<'_>) {
         let Some(status) = self.status else { return };
-        if self.open_outputs > 0 || self.exit_delivered {
+        if self.progress.open_outputs.get() > 0 || self.progress.exit_delivered.get() {
             return;
         }
-        self.exit_delivered = true;
+        self.progress.exit_delivered.set(true);
+        if let Some(watcher) = self.watcher.take() {
+            cx.close(watcher);
+        }
         log::trace!("child: {status} -> handle_exit");
         if let Err(e) = self.handler.handle_exit(status, cx) {
             self.handler.handle_error(e, cx);
@@ -296,7 +304,36 @@ impl<H: ChildHandler> Shared<H> {
 struct OutputRelay<H> {
     stream: ChildStream,
     shared: Rc<RefCell<Shared<H>>>,
+    progress: Rc<Progress>,
+    /// Makes the exit channel look again (a `SIGCHLD` raised in-process):
+    /// how a relay closed from outside gets a waiting exit delivered.
+    look_again: Option<LocalRaiser>,
     finished: bool,
+}
+
+impl<H> OutputRelay<H> {
+    /// Counts this pipe as done, once. Returns whether it was open.
+    fn count_done(&mut self) -> bool {
+        if std::mem::replace(&mut self.finished, true) {
+            return false;
+        }
+        let open = &self.progress.open_outputs;
+        open.set(open.get().saturating_sub(1));
+        true
+    }
+}
+
+/// A relay closed from outside (`cx.close(child.stderr())`) is dropped
+/// without its `finish`: it is counted here, and the exit channel is told
+/// to look again, so `handle_exit` still comes.
+impl<H> Drop for OutputRelay<H> {
+    fn drop(&mut self) {
+        if self.count_done() && !self.progress.exit_delivered.get() {
+            if let Some(look_again) = &self.look_again {
+                look_again.raise();
+            }
+        }
+    }
 }
 
 impl<H: ChildHandler> OutputRelay<H> {
@@ -304,11 +341,10 @@ impl<H: ChildHandler> OutputRelay<H> {
     /// the exit if it was waiting for this.
     fn finish(&mut self, ch: &mut Dispatcher, eof: bool, cx: &mut Context<'_>) {
         ch.close();
-        if std::mem::replace(&mut self.finished, true) {
+        if !self.count_done() {
             return;
         }
         let mut shared = self.shared.borrow_mut();
-        shared.open_outputs = shared.open_outputs.saturating_sub(1);
         if eof {
             if let Err(e) = shared.handler.handle_eof(self.stream, cx) {
                 shared.handler.handle_error(e, cx);
@@ -403,6 +439,9 @@ struct ExitWatcher<H> {
 impl<H: ChildHandler> SignalHandler for ExitWatcher<H> {
     fn handle_signal(&mut self, _signal: i32, cx: &mut Context<'_>) -> io::Result<()> {
         let Some(child) = self.child.as_mut() else {
+            // Reaped; an output channel closed since (see `OutputRelay`'s
+            // `Drop`) may have been what the exit waited for.
+            self.shared.borrow_mut().deliver_exit_when_done(cx);
             return Ok(());
         };
         // waitpid(pid, WNOHANG) for this pid only.
@@ -423,9 +462,9 @@ impl<H: ChildHandler> SignalHandler for ExitWatcher<H> {
         };
         log::trace!("child {}: reaped, {status}", child.id());
         self.child = None;
-        let own = cx.token();
-        cx.close(own); // SIGCHLD is no longer of interest
         cx.close(self.stdin);
+        // This channel leaves with the exit's delivery, which waits for
+        // the output channels.
         let mut shared = self.shared.borrow_mut();
         shared.status = Some(status);
         shared.deliver_exit_when_done(cx);

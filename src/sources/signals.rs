@@ -100,6 +100,22 @@ pub struct Signals {
     registrations: Vec<SignalRegistration>,
 }
 
+/// Raises one signal of a [`Signals`] channel from inside the process, as
+/// if the OS had delivered it (see [`Signals::local_raiser`]).
+pub(crate) struct LocalRaiser {
+    sink: Arc<SignalSink>,
+    index: usize,
+}
+
+impl LocalRaiser {
+    pub(crate) fn raise(&self) {
+        self.sink.raised[self.index].store(true, Ordering::SeqCst);
+        if let Err(e) = self.sink.wake.wake() {
+            log::warn!("cannot wake a signal channel: {e}");
+        }
+    }
+}
+
 impl Signals {
     /// Registers `signals` (`libc::SIGINT`, `libc::SIGTERM`,
     /// ... : the numbers come from the `libc` crate, which your crate
@@ -170,6 +186,17 @@ impl Signals {
         if let Err(e) = self.sink.wake.wake() {
             log::warn!("{self:?}: cannot re-arm the wake-up: {e}");
         }
+    }
+
+    /// A handle that raises `signal` on this channel from inside the
+    /// process ([`raise_locally`](Self::raise_locally)), usable after the
+    /// channel has moved into the map.
+    pub(crate) fn local_raiser(&self, signal: i32) -> Option<LocalRaiser> {
+        let index = self.signals.iter().position(|&s| s == signal)?;
+        Some(LocalRaiser {
+            sink: Arc::clone(&self.sink),
+            index,
+        })
     }
 
     /// Records `signal` as raised and wakes the channel, as the OS-level
