@@ -302,6 +302,12 @@ impl Dispatcher {
         (self.fd >= 0).then_some(self.fd)
     }
 
+    /// Whether this is a datagram socket (not a stream, not a file).
+    #[inline]
+    pub(crate) fn is_datagram_socket(&self) -> bool {
+        !self.stream && matches!(self.io, Io::Socket(_))
+    }
+
     /// Whether the connection is established (asyncore's `connected`).
     #[inline]
     pub fn connected(&self) -> bool {

@@ -103,7 +103,10 @@ impl DispatcherWithSend {
     /// either sent or queued.
     ///
     /// Refused with an error (kind `OutOfMemory`), queueing nothing, if the
-    /// queue is already full: the caller still has the data.
+    /// queue is already full: the caller still has the data. Refused too
+    /// (`EDESTADDRREQ`, as the kernel says) on a datagram socket that is
+    /// not connected: it has nowhere to send to (use
+    /// [`Dispatcher::sendto`]), and queued data would wait for good.
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.is_full() {
@@ -113,6 +116,8 @@ impl DispatcherWithSend {
         if self.out.is_empty() && self.inner.connected() {
             let n = self.inner.send(&data[..data.len().min(SEND_SLICE)])?;
             rest = &data[n..];
+        } else if !self.inner.connected() && self.inner.is_datagram_socket() {
+            return Err(io::Error::from_raw_os_error(libc::EDESTADDRREQ));
         }
         if !rest.is_empty() {
             self.out.push_bytes(rest);
@@ -213,11 +218,15 @@ impl DispatcherType for DispatcherWithSend {
         self.inner.is_lingering()
             || (!self.is_full() && !self.inner.unhandled_read() && !self.inner.read_ended())
     }
-    /// asyncore: `(not self.connected) or len(self.out_buffer)`.
+    /// asyncore: `(not self.connected) or len(self.out_buffer)`, except
+    /// for a datagram socket that is not connected: it is always writable
+    /// and has nothing to send (asyncore spins on it).
     #[inline]
     fn default_writable(&self) -> bool {
         !self.inner.is_lingering()
-            && (!self.inner.connected() || self.pending() > 0 || self.close_when_done)
+            && ((!self.inner.connected() && !self.inner.is_datagram_socket())
+                || self.pending() > 0
+                || self.close_when_done)
     }
     /// Sends queued output.
     fn default_handle_write(&mut self) -> io::Result<()> {

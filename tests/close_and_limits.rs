@@ -179,6 +179,51 @@ impl Handler for DatagramSink {
     }
 }
 
+/// Receives datagrams on a `DispatcherWithSend` (by mistake: it has no
+/// peer to send to).
+struct BufferedDatagramSink;
+
+impl Handler<selectloop::DispatcherWithSend> for BufferedDatagramSink {
+    fn handle_read(
+        &mut self,
+        ch: &mut selectloop::DispatcherWithSend,
+        _cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        let mut buf = [0u8; 2048];
+        ch.recvfrom(&mut buf)?;
+        Ok(())
+    }
+}
+
+/// A `DispatcherWithSend` over a datagram socket that is not connected:
+/// `send` is refused (`EDESTADDRREQ`, nothing queued to wait for good),
+/// and the channel does not ask to write, so the loop stays idle. (It
+/// queued the bytes and spun: hundreds of thousands of passes.)
+#[test]
+fn a_buffered_datagram_socket_without_a_peer_refuses_send_and_stays_idle() {
+    use selectloop::{DispatcherWithSend, Domain, Type};
+    for (name, event_loop) in loop_backends() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::DGRAM).unwrap();
+        d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+        let mut ch = DispatcherWithSend::new(d);
+        let err = ch.send(b"hello").unwrap_err();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(libc::EDESTADDRREQ),
+            "{name}: {err}"
+        );
+        assert_eq!(ch.pending(), 0, "{name}");
+        let mut map = Map::new();
+        map.add(ch, BufferedDatagramSink);
+        let n = iterations_during(&event_loop, &mut map, TICK, SPAN);
+        assert!(
+            n <= IDLE_MAX,
+            "{name}: {n} iterations in {SPAN:?}: the datagram socket spins"
+        );
+    }
+}
+
 #[test]
 fn a_default_datagram_dispatcher_stays_idle() {
     use selectloop::{Domain, Type};
