@@ -111,6 +111,15 @@ pub(crate) fn register(
         ));
     }
     let mut table = dispositions();
+    // First, as it also checks that the number is a signal this process
+    // may handle (glibc keeps 32 and 33 for itself): nothing is recorded
+    // for a refused one.
+    let before = query(signal).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("signal {signal} cannot be handled: {e}"),
+        )
+    })?;
     let position = match table.iter().position(|d| d.signal == signal) {
         Some(p) => p,
         None => {
@@ -124,7 +133,6 @@ pub(crate) fn register(
         }
     };
     let record = &mut table[position];
-    let before = query(signal)?;
     if record.registrations == 0 {
         if let (Some(original), Some(installed)) = (&record.original, &record.installed) {
             // The crate restored `original` when its last registration went.
@@ -229,6 +237,20 @@ mod tests {
         for signal in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, 0, -3] {
             let err = register(signal, &s, 0).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        // Numbers the kernel (or libc) refuses: named in the error, and
+        // nothing recorded for them.
+        for signal in [32, 65, 1000] {
+            let err = register(signal, &s, 0).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{signal}");
+            assert!(
+                err.to_string().contains(&format!("signal {signal}")),
+                "{err}"
+            );
+            assert!(
+                !dispositions().iter().any(|d| d.signal == signal),
+                "a record was left for {signal}"
+            );
         }
     }
 
