@@ -418,9 +418,12 @@ impl Map {
         self.remove(token.into())
     }
 
-    /// Whether `token` names a channel in the map.
+    /// Whether `token` names a channel in the map. A channel closed from
+    /// its own handler (`cx.close(cx.token())`) is no longer in it, though
+    /// it leaves when that handler returns.
     pub fn contains(&self, token: impl Into<Token>) -> bool {
-        self.slot(token.into()).is_some_and(|s| s.live)
+        self.slot(token.into())
+            .is_some_and(|s| s.live && !s.close_on_return)
     }
 
     /// The number of channels.
@@ -567,6 +570,20 @@ mod tests {
         assert!(map.get_mut(a).is_none(), "a stale handle yields nothing");
         assert!(!map.close(a), "closing a stale handle does nothing");
         assert!(map.contains(b));
+    }
+
+    /// Closed while its handler runs (taken out of its slot), a channel is
+    /// no longer `contains`-ed, as one closed from elsewhere is not.
+    #[test]
+    fn a_running_channel_closed_is_no_longer_contained() {
+        let mut map = Map::new();
+        let a = map.add(channel(), Quiet);
+        let ch = map.take(a.token()).unwrap();
+        assert!(map.contains(a), "running, not closed");
+        assert!(map.close(a));
+        assert!(!map.contains(a), "closed while running");
+        assert!(!map.put_back(a.token(), ch, false), "dropped on return");
+        assert!(map.is_empty());
     }
 
     #[test]
