@@ -449,6 +449,10 @@ impl Dispatcher {
     /// a channel of the map closes or 100 ms pass, so the loop neither dies
     /// (asyncore closes the listener) nor spins on a listener that stays
     /// readable. Pending connections wait in the kernel's backlog meanwhile.
+    ///
+    /// An error that means this listener can never accept again (`EINVAL`:
+    /// its socket was shut down; `EBADF`, `ENOTSOCK`) closes it, and is
+    /// returned.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
             Ok(pair) => {
@@ -464,6 +468,17 @@ impl Dispatcher {
                 | Some(libc::ECONNABORTED)
                 | Some(libc::EINTR)
                 | Some(libc::EPROTO) => Ok(None),
+                Some(libc::EINVAL) | Some(libc::EBADF) | Some(libc::ENOTSOCK)
+                    if self.accepting() =>
+                {
+                    // The listener can never accept again (shut down, or
+                    // its fd replaced behind its back). It stays readable,
+                    // and select(2) has no POLLHUP to tell: close it, or
+                    // the default `handle_error`, which keeps a listener,
+                    // would see this error on every pass.
+                    self.close();
+                    Err(e)
+                }
                 _ => Err(e),
             },
         }

@@ -224,6 +224,35 @@ fn a_buffered_datagram_socket_without_a_peer_refuses_send_and_stays_idle() {
     }
 }
 
+/// A listener whose socket was shut down can never accept again: it is
+/// closed, on every backend. (poll and epoll report `POLLHUP`; on select
+/// it stayed readable, `accept` failed with `EINVAL`, and the default
+/// `handle_error`, which keeps listeners, saw it on every pass: a spin.)
+#[test]
+fn a_listener_shut_down_is_closed_not_retried() {
+    use selectloop::{Domain, Type};
+    for (name, event_loop) in loop_backends() {
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::STREAM).unwrap();
+        d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap();
+        d.listen(5).unwrap();
+        d.shutdown(std::net::Shutdown::Read).unwrap();
+        let mut map = Map::new();
+        map.add(d, Sink);
+        let mut one = event_loop.clone().timeout(TICK);
+        let mut passes = 0;
+        while !map.is_empty() && passes < 100 {
+            one.iterate(&mut map).unwrap();
+            passes += 1;
+        }
+        assert!(
+            map.is_empty(),
+            "{name}: the dead listener is still in the map after {passes} passes"
+        );
+        assert!(passes <= 3, "{name}: closed after {passes} passes");
+    }
+}
+
 #[test]
 fn a_default_datagram_dispatcher_stays_idle() {
     use selectloop::{Domain, Type};
