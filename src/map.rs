@@ -356,7 +356,7 @@ impl Map {
         if let Some(ch) = slot.ch.take() {
             self.vacate(t, ch);
             true
-        } else if slot.live {
+        } else if slot.live && !slot.close_on_return {
             // Running: dropped when its handler returns.
             slot.close_on_return = true;
             self.running_closed = true;
@@ -582,6 +582,7 @@ mod tests {
         assert!(map.contains(a), "running, not closed");
         assert!(map.close(a));
         assert!(!map.contains(a), "closed while running");
+        assert!(!map.close(a), "closing it again does nothing");
         assert!(!map.put_back(a.token(), ch, false), "dropped on return");
         assert!(map.is_empty());
     }
