@@ -139,6 +139,8 @@ struct Slot {
     /// Running, and closed through its token meanwhile: dropped when put
     /// back.
     close_on_return: bool,
+    /// Its channel was told of the graceful shutdown under way.
+    told_shutdown: bool,
     /// Vacant: the next vacant slot (`NONE`: none).
     next_free: u32,
 }
@@ -251,6 +253,7 @@ impl Map {
             self.free_head = slot.next_free;
             slot.ch = Some(ch);
             slot.live = true;
+            slot.told_shutdown = false;
             Token {
                 index,
                 generation: slot.generation,
@@ -262,6 +265,7 @@ impl Map {
                 generation: 0,
                 live: true,
                 close_on_return: false,
+                told_shutdown: false,
                 next_free: NONE,
             });
             Token {
@@ -395,6 +399,23 @@ impl Map {
     }
 
     /// The token of the channel in slot `index`, if it is registered.
+    /// The next channel from slot `*from` on that was not told of the
+    /// graceful shutdown yet, marked as told now; `*from` moves past it.
+    pub(crate) fn next_untold(&mut self, from: &mut usize) -> Option<Token> {
+        while let Some(slot) = self.slots.get_mut(*from) {
+            let index = *from;
+            *from += 1;
+            if slot.ch.is_some() && !slot.told_shutdown {
+                slot.told_shutdown = true;
+                return Some(Token {
+                    index: index as u32,
+                    generation: slot.generation,
+                });
+            }
+        }
+        None
+    }
+
     pub(crate) fn token_at(&self, index: usize) -> Option<Token> {
         let slot = self.slots.get(index)?;
         slot.ch.as_ref().map(|_| Token {

@@ -106,8 +106,9 @@ fn grace_period_closes_what_is_left(lp: Loop) {
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
-/// Adds a channel of its own when told to shut down, then closes.
-struct Spawner(Option<UnixStream>);
+/// Adds a channel of its own when told to shut down, then closes (and,
+/// with `exit`, stops the loop too).
+struct Spawner(Option<UnixStream>, bool);
 
 impl Handler for Spawner {
     fn handle_shutdown(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
@@ -115,6 +116,9 @@ impl Handler for Spawner {
             cx.add(Dispatcher::from_socket(s)?, Listener);
         }
         ch.close();
+        if self.1 {
+            cx.exit();
+        }
         Ok(())
     }
 }
@@ -126,10 +130,30 @@ impl Handler for Spawner {
 fn a_channel_added_during_the_shutdown_is_told_too(lp: Loop) {
     let (a, _b) = UnixStream::pair().unwrap();
     let mut map = Map::new();
-    map.add(listener(), Spawner(Some(a)));
+    map.add(listener(), Spawner(Some(a), false));
     let grace = Duration::from_secs(5);
     map.shutdown(grace);
     let start = Instant::now();
+    let stop = lp.timeout(None).run(&mut map).unwrap();
+    let took = start.elapsed();
+    assert_eq!(stop, Stop::Shutdown);
+    assert!(map.is_empty());
+    assert!(took < grace / 2, "waited for the grace period: {took:?}");
+}
+
+/// The same across runs: the loop stops (`cx.exit()`) right after the
+/// newcomer joins, and the next run, by a new loop (which registers every
+/// channel afresh), still tells it, once.
+fn a_channel_that_joined_is_told_by_the_next_run(lp: Loop) {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let mut map = Map::new();
+    map.add(listener(), Spawner(Some(a), true));
+    let grace = Duration::from_secs(5);
+    map.shutdown(grace);
+    let start = Instant::now();
+    let stop = lp.clone().timeout(None).run(&mut map).unwrap();
+    assert_eq!(stop, Stop::Exit);
+    assert_eq!(map.len(), 1, "the newcomer is in the map");
     let stop = lp.timeout(None).run(&mut map).unwrap();
     let took = start.elapsed();
     assert_eq!(stop, Stop::Shutdown);
@@ -141,4 +165,5 @@ every_backend!(
     delivers_every_queued_byte,
     grace_period_closes_what_is_left,
     a_channel_added_during_the_shutdown_is_told_too,
+    a_channel_that_joined_is_told_by_the_next_run,
 );

@@ -368,10 +368,6 @@ struct Core {
     start_over: bool,
     /// A handler asked the loop to stop.
     exit: bool,
-    /// During a graceful shutdown, the first entry of the change log whose
-    /// additions were not told yet (joined after the channels were told);
-    /// `None`: every addition of the log.
-    shutdown_told: Option<usize>,
     started: Instant,
     iteration: u64,
 }
@@ -385,7 +381,6 @@ impl Core {
             seen: None,
             start_over: false,
             exit: false,
-            shutdown_told: None,
             started: Instant::now(),
             iteration: 0,
         }
@@ -407,8 +402,6 @@ impl Core {
                 map.changes().push(Change::Added(t));
             }
         }
-        // During a graceful shutdown they were told already.
-        self.shutdown_told = Some(map.changes().len());
     }
 
     fn iterate<S: Selector>(
@@ -532,25 +525,10 @@ impl Core {
                 }
             }
         }
-        // A channel that joins during a graceful shutdown is told too.
-        let tell_from = match map.shutdown {
-            ShutdownState::Draining(_) => self.shutdown_told.take().unwrap_or(0),
-            _ => usize::MAX,
-        };
         let mut i = 0;
         while let Some(&change) = map.changes().get(i) {
             i += 1;
             match change {
-                Change::Added(t) if i > tell_from && !self.exit => {
-                    self.add(sel, map, t, trace, now, pause);
-                    if self.is_registered(t) {
-                        let fd = map.fileno(t).unwrap_or(-1);
-                        if dispatch(map, &mut self.exit, t, fd, Event::Shutdown) {
-                            let left = self.evaluate(sel, map, t, now);
-                            *pause = shorter(*pause, left);
-                        }
-                    }
-                }
                 Change::Added(t) => self.add(sel, map, t, trace, now, pause),
                 Change::Touched(t) => {
                     if self.is_registered(t) {
@@ -776,6 +754,21 @@ impl Core {
     /// Moves a graceful shutdown on: tells every channel when one was asked
     /// for, closes what is left when the grace period is over. Returns the
     /// time left of the grace period, for the wait.
+    /// Delivers `handle_shutdown` to every channel not told yet (each is
+    /// told once, whichever loop runs the map).
+    fn tell_shutdown(&mut self, map: &mut Map) {
+        let mut from = 0;
+        while !self.exit {
+            let Some(token) = map.next_untold(&mut from) else {
+                break;
+            };
+            let fd = map.fileno(token).unwrap_or(-1);
+            if dispatch(map, &mut self.exit, token, fd, Event::Shutdown) {
+                map.touch(token);
+            }
+        }
+    }
+
     fn shutdown_step(&mut self, map: &mut Map) -> Option<Duration> {
         match map.shutdown {
             ShutdownState::Running => None,
@@ -786,22 +779,14 @@ impl Core {
                     grace.as_secs_f64()
                 );
                 map.shutdown = ShutdownState::Draining(crate::deadline::after(grace));
-                // Those in the map now (once: a shutdown allocates); those
-                // that join from here on are told as they join.
-                self.shutdown_told = Some(map.changes().len());
-                let tokens: Vec<Token> = map.tokens().collect();
-                for token in tokens {
-                    if self.exit {
-                        break;
-                    }
-                    if map.contains(token) {
-                        let fd = map.fileno(token).unwrap_or(-1);
-                        if dispatch(map, &mut self.exit, token, fd, Event::Shutdown) {
-                            map.touch(token);
-                        }
-                    }
-                }
+                self.tell_shutdown(map);
                 Some(grace)
+            }
+            ShutdownState::Draining(_) if map.is_empty() => {
+                // Over (for a map driven by `iterate`; `run` says so and
+                // resets it itself): a channel added later is not told.
+                map.shutdown = ShutdownState::Running;
+                None
             }
             ShutdownState::Draining(until) => {
                 let now = Instant::now();
@@ -813,6 +798,9 @@ impl Core {
                     map.close_all();
                     Some(Duration::ZERO)
                 } else {
+                    // Those that joined since (added by a handler, a
+                    // timer, an outbound connection...) are told too.
+                    self.tell_shutdown(map);
                     Some(until - now)
                 }
             }
