@@ -450,9 +450,10 @@ impl Dispatcher {
     /// (asyncore closes the listener) nor spins on a listener that stays
     /// readable. Pending connections wait in the kernel's backlog meanwhile.
     ///
-    /// An error that means this listener can never accept again (`EINVAL`:
-    /// its socket was shut down; `EBADF`, `ENOTSOCK`) closes it, and is
-    /// returned.
+    /// An error that means this listener can never accept again closes it,
+    /// and is returned: `EINVAL` (its socket was shut down); `EBADF` or
+    /// `ENOTSOCK` (its fd was closed behind its back: the number, which
+    /// may be another file's now, is forgotten, not closed again).
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
             Ok(pair) => {
@@ -468,15 +469,19 @@ impl Dispatcher {
                 | Some(libc::ECONNABORTED)
                 | Some(libc::EINTR)
                 | Some(libc::EPROTO) => Ok(None),
-                Some(libc::EINVAL) | Some(libc::EBADF) | Some(libc::ENOTSOCK)
-                    if self.accepting() =>
-                {
-                    // The listener can never accept again (shut down, or
-                    // its fd replaced behind its back). It stays readable,
-                    // and select(2) has no POLLHUP to tell: close it, or
-                    // the default `handle_error`, which keeps a listener,
-                    // would see this error on every pass.
+                // The listener can never accept again, and it stays readable
+                // (select(2) has no POLLHUP to tell): closed here, or the
+                // default `handle_error`, which keeps a listener, would see
+                // this error on every pass.
+                Some(libc::EINVAL) if self.accepting() => {
+                    // Shut down: its socket is still its own.
                     self.close();
+                    Err(e)
+                }
+                Some(libc::EBADF) | Some(libc::ENOTSOCK) if self.accepting() => {
+                    // Its fd was closed behind its back (the number may
+                    // belong to another file now): not closed again.
+                    self.forget_fd();
                     Err(e)
                 }
                 _ => Err(e),

@@ -646,6 +646,31 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
 /// EBADF, poll reports POLLNVAL on every call (a 100% CPU spin). Neither may
 /// take the loop down or spin: the channel gets handle_error once and leaves
 /// the map, without closing the number again, and the others go on.
+/// A listener whose fd was replaced behind its back (the number now
+/// another file's): `accept` says so (`ENOTSOCK`), and the dispatcher
+/// forgets the number instead of closing the other file.
+#[test]
+fn accept_on_a_replaced_fd_forgets_it_without_closing_the_new_file() {
+    let mut d = Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
+    d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    d.listen(1).unwrap();
+    let fd = d.fileno().unwrap();
+    let other = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: dup2 closes the listener's socket and puts /dev/null at its
+    // number; the returned OwnedFd owns it from now on. The dispatcher
+    // still holds the number: the test checks that it forgets it rather
+    // than closing it.
+    let replaced = unsafe { nix::unistd::dup2_raw(&other, fd) }.unwrap();
+    let err = d.accept().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK), "{err}");
+    assert!(d.is_closed());
+    assert!(fd_is_open(fd), "the other file's fd was closed");
+    drop(d);
+    assert!(fd_is_open(fd), "closed when the dispatcher was dropped");
+    drop(replaced);
+}
+
 #[test]
 fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
     for backend in LOOP_BACKENDS {
