@@ -302,10 +302,11 @@ impl Dispatcher {
         (self.fd >= 0).then_some(self.fd)
     }
 
-    /// Whether this is a datagram socket (not a stream, not a file).
+    /// Whether this is a datagram socket (not a stream, not a file) with
+    /// no peer and no `connect` under way: `send` has nowhere to go.
     #[inline]
-    pub(crate) fn is_datagram_socket(&self) -> bool {
-        !self.stream && matches!(self.io, Io::Socket(_))
+    pub(crate) fn is_datagram_without_peer(&self) -> bool {
+        !self.stream && self.state == State::Idle && matches!(self.io, Io::Socket(_))
     }
 
     /// Whether the connection is established (asyncore's `connected`).

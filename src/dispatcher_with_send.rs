@@ -104,8 +104,8 @@ impl DispatcherWithSend {
     ///
     /// Refused with an error (kind `OutOfMemory`), queueing nothing, if the
     /// queue is already full: the caller still has the data. Refused too
-    /// (`EDESTADDRREQ`, as the kernel says) on a datagram socket that is
-    /// not connected: it has nowhere to send to (use
+    /// (`EDESTADDRREQ`, as the kernel says) on a datagram socket with no
+    /// peer and no `connect` under way: it has nowhere to send to (use
     /// [`Dispatcher::sendto`]), and queued data would wait for good.
     #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
@@ -116,7 +116,7 @@ impl DispatcherWithSend {
         if self.out.is_empty() && self.inner.connected() {
             let n = self.inner.send(&data[..data.len().min(SEND_SLICE)])?;
             rest = &data[n..];
-        } else if !self.inner.connected() && self.inner.is_datagram_socket() {
+        } else if self.inner.is_datagram_without_peer() {
             return Err(io::Error::from_raw_os_error(libc::EDESTADDRREQ));
         }
         if !rest.is_empty() {
@@ -224,7 +224,7 @@ impl DispatcherType for DispatcherWithSend {
     #[inline]
     fn default_writable(&self) -> bool {
         !self.inner.is_lingering()
-            && ((!self.inner.connected() && !self.inner.is_datagram_socket())
+            && ((!self.inner.connected() && !self.inner.is_datagram_without_peer())
                 || self.pending() > 0
                 || self.close_when_done)
     }

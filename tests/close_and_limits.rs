@@ -221,6 +221,21 @@ fn a_buffered_datagram_socket_without_a_peer_refuses_send_and_stays_idle() {
             n <= IDLE_MAX,
             "{name}: {n} iterations in {SPAN:?}: the datagram socket spins"
         );
+
+        // Connected (`connect`, then `send` at once, as with a stream):
+        // queued until the loop sees the connect done, then delivered.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut d = Dispatcher::create_socket(Domain::IPV4, Type::DGRAM).unwrap();
+        d.connect(peer.local_addr().unwrap()).unwrap();
+        let mut ch = DispatcherWithSend::new(d);
+        assert_eq!(ch.send(b"hello").unwrap(), 5, "{name}");
+        let mut map = Map::new();
+        map.add(ch, BufferedDatagramSink);
+        iterations_during(&event_loop, &mut map, TICK, Duration::from_millis(60));
+        let mut got = [0u8; 16];
+        let n = peer.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], b"hello", "{name}");
     }
 }
 
