@@ -484,6 +484,54 @@ fn closing_an_output_channel_keeps_the_exit_status() {
     }
 }
 
+/// Closes the channels it names when it fires.
+struct CloseWhenDue(Vec<selectloop::Token>);
+
+impl selectloop::Handler<selectloop::Timer> for CloseWhenDue {
+    fn handle_timeout(
+        &mut self,
+        _t: &mut selectloop::Timer,
+        cx: &mut Context<'_>,
+    ) -> io::Result<()> {
+        for &token in &self.0 {
+            cx.close(token);
+        }
+        Ok(())
+    }
+}
+
+/// The same when the output channels are closed after the child was
+/// reaped, while a grandchild still holds the pipes open (so no end of
+/// file comes): the exit, waiting for the outputs, is delivered as they
+/// close, not never.
+#[test]
+fn closing_the_outputs_after_the_reap_delivers_the_waiting_exit() {
+    for (backend, event_loop) in loop_backends() {
+        let _watchdog = Watchdog::new(backend);
+        let log = std::rc::Rc::new(std::cell::RefCell::new(ChildLog::default()));
+        let mut map = Map::new();
+        let child = ChildProcess::spawn(
+            Command::new("sh").args(["-c", "(sleep 3) & exit 7"]),
+            Relay(std::rc::Rc::clone(&log)),
+            &mut map,
+        )
+        .unwrap();
+        map.add(
+            selectloop::Timer::after(Duration::from_millis(300)),
+            CloseWhenDue(vec![child.stdout(), child.stderr()]),
+        );
+        let start = Instant::now();
+        event_loop.timeout(None).run(&mut map).unwrap();
+        let took = start.elapsed();
+        assert_eq!(
+            log.borrow().status.and_then(|s| s.code()),
+            Some(7),
+            "{backend}: no exit status"
+        );
+        assert!(took < Duration::from_secs(2), "{backend}: took {took:?}");
+    }
+}
+
 /// The cross-thread types can cross threads: `Waker` is Send + Sync +
 /// Clone, `Sender<T>` Send + Clone for a Send `T`.
 #[test]
