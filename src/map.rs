@@ -439,12 +439,19 @@ impl Map {
         self.remove(token.into())
     }
 
-    /// Whether `token` names a channel in the map. A channel closed from
-    /// its own handler (`cx.close(cx.token())`) is no longer in it, though
-    /// it leaves when that handler returns.
+    /// Whether `token` names an open channel in the map. A closed one is
+    /// not, though it leaves the map a little later: closed through its
+    /// token while its handler runs (`cx.close(cx.token())`), it leaves
+    /// when the handler returns; closed through its dispatcher
+    /// (`channel_mut(h)?.close()`), at the next iteration. (The running
+    /// channel is out of its slot: closed through its own `ch.close()`, it
+    /// still counts until its handler returns.)
     pub fn contains(&self, token: impl Into<Token>) -> bool {
-        self.slot(token.into())
-            .is_some_and(|s| s.live && !s.close_on_return)
+        self.slot(token.into()).is_some_and(|s| {
+            s.live
+                && !s.close_on_return
+                && !matches!(&s.ch, Some(ch) if ch.dispatcher().is_closed())
+        })
     }
 
     /// The number of channels.
@@ -606,6 +613,15 @@ mod tests {
         assert!(!map.close(a), "closing it again does nothing");
         assert!(!map.put_back(a.token(), ch, false), "dropped on return");
         assert!(map.is_empty());
+        // Closed through its dispatcher, another channel is not contained
+        // either, though it leaves the map at the next iteration.
+        let b = map.add(channel(), Quiet);
+        map.channel_mut(b).unwrap().close();
+        assert!(!map.contains(b));
+        assert!(
+            map.channel_mut(b).is_none(),
+            "a closed channel yields nothing"
+        );
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl<'a> Context<'a> {
         self.map.remove(token.into())
     }
 
-    /// Whether `token` names a live channel (the running one included).
+    /// Whether `token` names an open channel (the running one included;
+    /// see [`Map::contains`](crate::Map::contains) for one closed a moment
+    /// ago).
     pub fn contains(&self, token: impl Into<Token>) -> bool {
         self.map.contains(token)
     }
