@@ -96,7 +96,10 @@ impl Handler<DispatcherWithSend> for CountingEcho {
     }
 }
 
-/// A connection that closed after delivering its queue reports here.
+/// A connection that closed after delivering its queue reports here. (One
+/// closed from outside mid-delivery, by the loop at the end of a graceful
+/// shutdown's grace period, say, would count its undelivered queue as out:
+/// the handler cannot see the queue once its channel is gone.)
 impl Drop for CountingEcho {
     fn drop(&mut self) {
         self.report(0);

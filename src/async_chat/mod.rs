@@ -359,7 +359,10 @@ impl AsyncChat {
     /// Queues `data` for sending and sends what the socket takes now
     /// (asynchat's `push`). Only bytes are accepted (`&[u8]`: a `&str` must
     /// be passed as `s.as_bytes()`), so asynchat's `TypeError` for other
-    /// types is a compile-time error here.
+    /// types is a compile-time error here. After
+    /// [`close_when_done`](Self::close_when_done) a push is dropped (never
+    /// sent, as in asynchat; [`DispatcherWithSend::send`](crate::DispatcherWithSend::send)
+    /// still delivers before its close).
     ///
     /// ```
     /// use selectloop::{AsyncChat, Dispatcher};
