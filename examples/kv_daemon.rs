@@ -84,8 +84,9 @@ struct Args {
 const MAX_LINE: usize = 64 * 1024;
 /// The longest `SLOW` wait.
 const MAX_SLOW_MS: u64 = 10_000;
-/// The grace period of a graceful shutdown.
-const GRACE: Duration = Duration::from_secs(5);
+/// The grace period of a graceful shutdown: under the contract's 5 s to
+/// exit, leaving room for the last closes and the exit itself.
+const GRACE: Duration = Duration::from_millis(4_500);
 /// How long a lingering close waits for the client's end of stream.
 const LINGER: Duration = Duration::from_secs(2);
 

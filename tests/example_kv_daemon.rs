@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     assert_a_non_reader_is_closed_after_two_idle_periods, assert_bad_args, assert_runtime_failure,
-    busy_port, children_of, run, LogLines, Server, BACKENDS, PATIENCE,
+    busy_port, children_of, flood_without_reading, run, LogLines, Server, BACKENDS, PATIENCE,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -519,6 +519,24 @@ fn load_ignores_an_over_long_line_whole() {
         let mut c = d.connect();
         assert_eq!(c.ask("GET k2"), "VALUE v2", "{backend}");
         d.terminate();
+    }
+}
+
+/// SIGTERM with a client that reads none of its replies: the grace period
+/// ends, the daemon closes what is left and exits 0, within the
+/// contract's 5 s (the grace period was 5 s itself: the exit came after).
+#[test]
+fn sigterm_exits_within_5_s_even_with_a_client_that_never_reads() {
+    for backend in BACKENDS {
+        let mut d = Daemon::start(backend, &[]);
+        let c = TcpStream::connect_timeout(&d.server.addr, PATIENCE).expect("connect");
+        flood_without_reading(&c, &b"GET k\n".repeat(8192));
+        let took = d.terminate();
+        assert!(
+            took > Duration::from_secs(1),
+            "{backend}: {took:?}: no grace period?"
+        );
+        drop(c);
     }
 }
 
