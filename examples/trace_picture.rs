@@ -240,7 +240,12 @@ fn anchor_fits(raw: &str, pos: usize, anchor: &str) -> bool {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             before_ok && digits > 0 && rest[digits..].starts_with(':')
         }
-        "fd=" => before_ok && rest.starts_with(|c: char| c.is_ascii_digit() || c == '-'),
+        // An epoll ready entry, `fd=7 events=...`: not the `fd=7>` of a
+        // dispatcher's Debug text inside some other log line.
+        "fd=" => {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            before_ok && digits > 0 && rest[digits..].starts_with(" events=")
+        }
         "[+" => rest.starts_with(|c: char| c.is_ascii_digit()),
         _ => before_ok,
     }
@@ -487,7 +492,12 @@ impl LineParser {
             if self.current().syscall != Some(Syscall::Poll) {
                 return Err(format!("`pollfd` line outside a poll(...) call: `{line}`"));
             }
-            if let Some(ev) = field(after, "revents=") {
+            if let Some(asks) = after.strip_prefix("-1 (fd ") {
+                // `pollfd fd=-1 (fd 7 asks for nothing: ignored)`: the
+                // entry poll(2) skips for a channel that wants nothing.
+                let fd = parse_fd(asks)?;
+                self.current().cell(Row::Fd(fd)).asked = Some("nothing (fd=-1)".to_string());
+            } else if let Some(ev) = field(after, "revents=") {
                 self.current().cell(Row::Fd(fd)).got = Some(check_flags(ev)?);
             } else if let Some(ev) = field(after, "events=") {
                 if self.phase != Phase::Asking {

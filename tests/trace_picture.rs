@@ -229,6 +229,25 @@ fn bad_input_is_a_one_line_error() {
     assert!(err.contains("cannot read /nonexistent/trace.txt"), "{err}");
 }
 
+/// Lines a real run prints that are not trace lines, or trace lines that
+/// are easy to misread: a log line holding a dispatcher's Debug text
+/// (`fd=6>`) is skipped, and the poll entry of a channel that asks for
+/// nothing (`pollfd fd=-1 (...)`) is drawn as such.
+#[test]
+fn log_lines_with_fd_text_and_skipped_poll_entries_draw() {
+    let trace = b"[+0.000010s] iteration 1: poll(nfds=2, timeout=none (block))
+  pollfd fd=4 events=POLLIN|POLLPRI
+  pollfd fd=-1 (fd 7 asks for nothing: ignored)
+[+0.100000s] poll -> 1 ready
+  pollfd fd=4 revents=POLLIN
+fd 4: POLLIN -> handle_read
+[INFO  echo_server] closing an idle connection: <Dispatcher connected 127.0.0.1:5000 fd=6> (0 bytes queued)
+";
+    let (code, out, err) = picture(&["--svg"], trace);
+    assert_eq!(code, Some(0), "stderr:\n{err}");
+    assert!(out.contains("nothing (fd=-1)"), "{out:.400}");
+}
+
 #[test]
 fn bad_arguments_exit_2() {
     assert_bad_args("trace_picture", &["--frobnicate"], "--frobnicate");
