@@ -211,6 +211,47 @@ fn poll_trace_shows_pollfds_and_handlers() {
     );
 }
 
+/// A reset is traced as the error it is, not as a clean end of file.
+#[test]
+fn a_reset_is_traced_as_a_reset_not_as_recv_returned_0() {
+    for backend in Backend::ALL.into_iter().filter(|b| b.is_available()) {
+        logs::install(log::LevelFilter::Trace);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (&client).write_all(b"x").unwrap();
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client); // a reset
+        thread::sleep(Duration::from_millis(50));
+        let mut map = Map::new();
+        map.add(
+            Dispatcher::from_socket(server).unwrap(),
+            Client { out: Vec::new() },
+        );
+        Loop::new()
+            .backend(backend)
+            .timeout(Duration::from_millis(100))
+            .count(5)
+            .run(&mut map)
+            .unwrap();
+        let lines = plain(&logs::my_lines("selectloop"));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with("Connection reset by peer (os error 104) -> handle_close")),
+            "{backend}: no reset in the trace:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("recv returned 0")),
+            "{backend}: a reset traced as an end of file:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
 #[test]
 fn epoll_trace_shows_ctl_wait_and_handlers() {
     let (fd, lines) = run_sequence_on(Backend::Epoll);

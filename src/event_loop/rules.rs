@@ -31,7 +31,7 @@
 use super::context::Context;
 use crate::backend::readiness::Readiness;
 use crate::channel::{Channel, Predicates};
-use crate::dispatcher::is_disconnected;
+use crate::dispatcher::{is_disconnected, CloseReason};
 use crate::map::{Map, Token};
 use crate::sys::{FdSetSizeError, PollFlags};
 use std::io;
@@ -280,6 +280,23 @@ fn other_event<C: Channel + ?Sized>(ch: &mut C, fd: RawFd, event: Event, cx: &mu
     }
 }
 
+/// The trace line of a `recv` or `send` that found the peer gone: a clean
+/// end of file, or the error it was (a reset is not an end of file).
+fn trace_peer_gone(d: &crate::Dispatcher, fd: RawFd) {
+    if !log::log_enabled!(log::Level::Trace) {
+        return;
+    }
+    let errno = match d.close_reason() {
+        Some(CloseReason::Reset) => libc::ECONNRESET,
+        Some(CloseReason::Gone(errno)) => errno,
+        Some(CloseReason::Eof) | None => {
+            return log::trace!("fd {fd}: peer closed (recv returned 0) -> handle_close");
+        }
+    };
+    let err = io::Error::from_raw_os_error(errno);
+    log::trace!("fd {fd}: {err} -> handle_close");
+}
+
 /// The channel closed or the loop is exiting: deliver nothing more.
 #[inline]
 fn finished<C: Channel + ?Sized>(ch: &C, cx: &Context<'_>) -> bool {
@@ -339,7 +356,7 @@ fn after_step<C: Channel + ?Sized>(
         route_error(ch, fd, hook, err, cx);
     }
     if ch.dispatcher_mut().take_close_pending() && !finished(ch, cx) {
-        log::trace!("fd {fd}: peer closed (recv returned 0) -> handle_close");
+        trace_peer_gone(ch.dispatcher(), fd);
         if let Err(err) = ch.handle_close(cx) {
             route_error(ch, fd, Hook::Close, err, cx);
         }
