@@ -252,6 +252,56 @@ fn a_reset_is_traced_as_a_reset_not_as_recv_returned_0() {
     }
 }
 
+/// Reads a file to its end, then closes.
+struct ReadToEnd;
+
+impl Handler for ReadToEnd {
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        if ch.recv(&mut [0u8; 4096])? == 0 {
+            ch.close();
+        }
+        Ok(())
+    }
+}
+
+/// epoll refuses a regular file; the trace says so, and says that the
+/// backend reports it ready after each wait, rather than showing a
+/// readiness that no `epoll_wait` returned.
+#[test]
+fn epoll_trace_shows_a_regular_file_kept_aside() {
+    if !Backend::Epoll.is_available() {
+        return;
+    }
+    logs::install(log::LevelFilter::Trace);
+    let path = common::temp_path("trace-regular-file");
+    std::fs::write(&path, b"some bytes").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let mut map = Map::new();
+    map.add(Dispatcher::file_dispatcher(&file).unwrap(), ReadToEnd);
+    drop(file);
+    Loop::new()
+        .backend(Backend::Epoll)
+        .timeout(Duration::from_millis(100))
+        .count(10)
+        .run(&mut map)
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let lines = plain(&logs::my_lines("selectloop"));
+    let text = lines.join("\n");
+    assert!(
+        text.contains("-> Operation not permitted (os error 1): a regular file, always ready"),
+        "{text}"
+    );
+    assert!(
+        text.contains("epoll_wait -> 0 ready (timeout); and 1 always ready"),
+        "{text}"
+    );
+    assert!(map.is_empty(), "read to the end and closed");
+}
+
 #[test]
 fn epoll_trace_shows_ctl_wait_and_handlers() {
     let (fd, lines) = run_sequence_on(Backend::Epoll);

@@ -84,6 +84,22 @@ impl std::fmt::Display for ShowEvents {
     }
 }
 
+/// The readiness of a regular file (which epoll refuses to watch): what
+/// it asks for, at once, as poll(2) reports it.
+fn always_ready(want: Interest) -> Readiness {
+    let mut flags = PollFlags::EMPTY;
+    if want.read {
+        flags |= PollFlags::POLLIN;
+    }
+    if want.write {
+        flags |= PollFlags::POLLOUT;
+    }
+    Readiness {
+        flags,
+        syscall: Syscall::Epoll,
+    }
+}
+
 impl Selector for EpollSelector {
     fn set_interest(
         &mut self,
@@ -112,10 +128,16 @@ impl Selector for EpollSelector {
             ),
             (false, true) => ("EPOLL_CTL_DEL", self.epoll.delete(fd)),
         };
-        log::trace!(
-            "epoll_ctl({op}, fd={fd}, events={})",
-            ShowEvents(epoll_events(new))
-        );
+        match &result {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && old.is_none() => log::trace!(
+                "epoll_ctl({op}, fd={fd}, events={}) -> {e}: a regular file, always ready (as poll(2) reports it)",
+                ShowEvents(epoll_events(new))
+            ),
+            _ => log::trace!(
+                "epoll_ctl({op}, fd={fd}, events={})",
+                ShowEvents(epoll_events(new))
+            ),
+        }
         match result {
             Ok(()) => {
                 let slot = token.index();
@@ -197,13 +219,24 @@ impl Selector for EpollSelector {
         self.ready = n;
         if let Some(t) = trace {
             let why = if n == 0 { " (timeout)" } else { "" };
-            log::trace!("{} epoll_wait -> {n} ready{why}", t.stamp());
+            let always = self.always_ready.len();
+            if always == 0 {
+                log::trace!("{} epoll_wait -> {n} ready{why}", t.stamp());
+            } else {
+                log::trace!(
+                    "{} epoll_wait -> {n} ready{why}; and {always} always ready (regular files, not in the epoll set)",
+                    t.stamp()
+                );
+            }
             for e in &self.events[..n] {
                 log::trace!(
                     "  fd={} events={}",
                     self.fd_of(Token::from_u64(e.data())),
                     ShowEvents(e.events())
                 );
+            }
+            for &(_, fd, want) in &self.always_ready {
+                log::trace!("  fd={fd} events={}", always_ready(want));
             }
         }
         Ok(Waited::Ready(n + self.always_ready.len()))
@@ -221,18 +254,7 @@ impl Selector for EpollSelector {
             }
         }
         for &(token, fd, want) in &self.always_ready {
-            let mut flags = PollFlags::EMPTY;
-            if want.read {
-                flags |= PollFlags::POLLIN;
-            }
-            if want.write {
-                flags |= PollFlags::POLLOUT;
-            }
-            let ready = Readiness {
-                flags,
-                syscall: Syscall::Epoll,
-            };
-            if !f(token, fd, ready) {
+            if !f(token, fd, always_ready(want)) {
                 return;
             }
         }
