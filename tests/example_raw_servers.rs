@@ -235,7 +235,7 @@ fn trace_shows_each_wait_what_recv_returned_and_the_close() {
         let has = |what: &str| {
             assert!(err.contains(what), "{name} --trace lacks {what:?}:\n{err}");
         };
-        has(": opened: signals");
+        has(": opened: signals SIGINT,SIGTERM");
         has(&format!(": opened: listener {}", server.addr));
         has(&format!(": opened: connection from {me}"));
         has(&format!("] iteration 1: {call}"));

@@ -30,7 +30,7 @@ pub fn listen(bind: SocketAddr, trace: &Trace) -> (Listener, super::StopSignals)
     match sock.local_addr() {
         Ok(addr) => {
             super::announce_listening(addr);
-            trace.opened(signals.as_raw_fd(), "signals");
+            trace.opened(signals.as_raw_fd(), "signals SIGINT,SIGTERM");
             trace.opened(sock.as_raw_fd(), format_args!("listener {addr}"));
         }
         Err(e) => super::fail(format_args!("cannot read the listening address: {e}")),
