@@ -250,6 +250,59 @@ fn a_silent_server_times_out_and_the_others_complete() {
     }
 }
 
+/// A slow stdout holds the loop (the head fetch's output is written to
+/// stdout with blocking writes) past another fetch's deadline, while that
+/// fetch's server keeps sending a byte every 0.4 s: that is progress, and
+/// the fetch completes; it used to fail with "no progress for 1 s".
+#[test]
+fn a_slow_stdout_does_not_time_out_a_fetch_that_makes_progress() {
+    for backend in BACKENDS {
+        let big = one_shot_server("/big", |mut conn| {
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+            for _ in 0..200 {
+                if conn.write_all(&[b'b'; 64 * 1024]).is_err() {
+                    return;
+                }
+            }
+        });
+        let trickle = one_shot_server("/trickle", |mut conn| {
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+            for _ in 0..8 {
+                thread::sleep(std::time::Duration::from_millis(400));
+                if conn.write_all(b"t").is_err() {
+                    return;
+                }
+            }
+        });
+        let mut proc = Proc::spawn_with(
+            NAME,
+            &[backend, "--timeout", "1", &big, &trickle],
+            std::process::Stdio::null(),
+            std::process::Stdio::piped(),
+        );
+        let err = proc.collect_stderr();
+        let mut stdout = proc.child.stdout.take().unwrap();
+        // A slow reader for 4 s, then a fast one.
+        let start = Instant::now();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0usize;
+        while start.elapsed() < std::time::Duration::from_secs(4) {
+            got += stdout.read(&mut buf).unwrap();
+            thread::sleep(std::time::Duration::from_millis(1500));
+        }
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).unwrap();
+        got += rest.len();
+        let status = proc
+            .wait_timeout(PATIENCE)
+            .unwrap_or_else(|| panic!("{backend}: http_client did not exit"));
+        let err = err.recv_timeout(PATIENCE).unwrap_or_default();
+        assert!(status.success(), "{backend}: {status}, stderr:\n{err}");
+        assert!(rest.ends_with(b"tttttttt"), "{backend}: the trickle's body");
+        assert_eq!(got, 2 * 19 + 200 * 64 * 1024 + 8, "{backend}: bytes out");
+    }
+}
+
 /// The peak resident set size of process `pid` in KiB (`VmHWM`).
 fn peak_rss_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");

@@ -70,6 +70,7 @@ mod common;
 mod url;
 
 use clap::{CommandFactory, Parser};
+use selectloop::sys::{self, PollFd, PollFlags};
 use selectloop::{Context, Dispatcher, Domain, Handle, Handler, Map, Type};
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -317,9 +318,18 @@ impl Handler for HttpClient {
         Ok(())
     }
 
-    /// No progress for `--timeout` seconds.
+    /// No progress for `--timeout` seconds, unless the server did send
+    /// something the loop has not looked at yet: writing a long response
+    /// to a slow stdout (blocking, in another fetch's `handle_read`) can
+    /// hold the loop past this deadline, and the deadline then fires before
+    /// the loop's next wait would have seen this socket readable.
     fn handle_timeout(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
-        let secs = self.shared.borrow().timeout.as_secs_f64();
+        let timeout = self.shared.borrow().timeout;
+        if input_waiting(ch) {
+            ch.set_timeout(timeout);
+            return Ok(());
+        }
+        let secs = timeout.as_secs_f64();
         self.failed(ch, format!("timed out: no progress for {secs} s"), cx);
         Ok(())
     }
@@ -328,6 +338,16 @@ impl Handler for HttpClient {
     fn handle_error(&mut self, ch: &mut Dispatcher, err: io::Error, cx: &mut Context<'_>) {
         self.failed(ch, err.to_string(), cx);
     }
+}
+
+/// Whether the socket has input (or an end of file, or an error) waiting
+/// right now: a poll(2) that does not wait, on the crate's own wrapper.
+fn input_waiting(ch: &Dispatcher) -> bool {
+    let Some(fd) = ch.fileno() else {
+        return false;
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(sys::poll(&mut fds, Some(Duration::ZERO)), Ok(n) if n > 0)
 }
 
 /// Resolves the URL's host and starts a non-blocking connect:
