@@ -156,6 +156,9 @@ pub(crate) enum ShutdownState {
     Requested(Duration),
     /// Every channel was told; what is left at this instant is closed.
     Draining(std::time::Instant),
+    /// The drain ended with the map empty; `Loop::run` reports it
+    /// (`Stop::Shutdown`) and resets it. A channel added now is not told.
+    Done,
 }
 
 /// The fd → channel map (asyncore's `socket_map`), owned by the caller and
@@ -182,6 +185,8 @@ pub struct Map {
     /// How many channels have left the map; a listener paused on EMFILE
     /// resumes when this changes.
     removals: u64,
+    /// How many channels were ever added.
+    insertions: u64,
     /// What changed since the loop last looked (drained by the loop).
     changes: Vec<Change>,
     /// A graceful shutdown asked for or under way.
@@ -211,6 +216,7 @@ impl Map {
             free_head: NONE,
             len: 0,
             removals: 0,
+            insertions: 0,
             changes: Vec::new(),
             shutdown: ShutdownState::Running,
             running_closed: false,
@@ -247,6 +253,7 @@ impl Map {
 
     fn insert(&mut self, ch: Box<dyn Channel>) -> Token {
         self.len += 1;
+        self.insertions += 1;
         let token = if self.free_head != NONE {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];
@@ -398,7 +405,6 @@ impl Map {
         self.slots.len()
     }
 
-    /// The token of the channel in slot `index`, if it is registered.
     /// The next channel from slot `*from` on that was not told of the
     /// graceful shutdown yet, marked as told now; `*from` moves past it.
     pub(crate) fn next_untold(&mut self, from: &mut usize) -> Option<Token> {
@@ -416,6 +422,12 @@ impl Map {
         None
     }
 
+    /// How many channels were ever added to the map.
+    pub(crate) fn insertions(&self) -> u64 {
+        self.insertions
+    }
+
+    /// The token of the channel in slot `index`, if it is registered.
     pub(crate) fn token_at(&self, index: usize) -> Option<Token> {
         let slot = self.slots.get(index)?;
         slot.ch.as_ref().map(|_| Token {
@@ -427,7 +439,7 @@ impl Map {
     /// Asks for a graceful shutdown; a second request while one is under
     /// way changes nothing.
     pub(crate) fn request_shutdown(&mut self, grace: Duration) {
-        if self.shutdown == ShutdownState::Running {
+        if matches!(self.shutdown, ShutdownState::Running | ShutdownState::Done) {
             self.shutdown = ShutdownState::Requested(grace);
         }
     }

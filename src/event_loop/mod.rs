@@ -368,6 +368,9 @@ struct Core {
     start_over: bool,
     /// A handler asked the loop to stop.
     exit: bool,
+    /// The map's insertion count at this loop's last walk for channels not
+    /// told of the graceful shutdown yet.
+    told_at: Option<u64>,
     started: Instant,
     iteration: u64,
 }
@@ -381,6 +384,7 @@ impl Core {
             seen: None,
             start_over: false,
             exit: false,
+            told_at: None,
             started: Instant::now(),
             iteration: 0,
         }
@@ -425,7 +429,7 @@ impl Core {
         if map.is_empty() || self.exit {
             // The last channels closed behind the loop's back, or an error
             // delivered while registering ended the loop.
-            return Ok(self.control());
+            return Ok(self.control(map));
         }
         if let Some(next) = self.timers.next() {
             wait = shorter(wait, Some(next.saturating_duration_since(Instant::now())));
@@ -468,10 +472,15 @@ impl Core {
         if self.timers.next().is_some() {
             self.run_timers(map);
         }
-        Ok(self.control())
+        Ok(self.control(map))
     }
 
-    fn control(&mut self) -> Control {
+    /// How the iteration ended; a graceful shutdown whose drain emptied
+    /// the map is over from here on.
+    fn control(&mut self, map: &mut Map) -> Control {
+        if matches!(map.shutdown, ShutdownState::Draining(_)) && map.is_empty() {
+            map.shutdown = ShutdownState::Done;
+        }
         if std::mem::take(&mut self.exit) {
             Control::Exit
         } else {
@@ -751,27 +760,34 @@ impl Core {
         }
     }
 
-    /// Moves a graceful shutdown on: tells every channel when one was asked
-    /// for, closes what is left when the grace period is over. Returns the
-    /// time left of the grace period, for the wait.
     /// Delivers `handle_shutdown` to every channel not told yet (each is
-    /// told once, whichever loop runs the map).
+    /// told once, whichever loop runs the map). A channel added meanwhile
+    /// (by a handler being told, into a slot freed by another) is told in
+    /// the same step: the slots are walked again until a walk finds nobody.
+    /// Nothing was added since this loop's last walk: nothing to walk.
     fn tell_shutdown(&mut self, map: &mut Map) {
-        let mut from = 0;
-        while !self.exit {
-            let Some(token) = map.next_untold(&mut from) else {
-                break;
-            };
-            let fd = map.fileno(token).unwrap_or(-1);
-            if dispatch(map, &mut self.exit, token, fd, Event::Shutdown) {
-                map.touch(token);
+        while self.told_at != Some(map.insertions()) && !self.exit {
+            self.told_at = Some(map.insertions());
+            let mut from = 0;
+            while !self.exit {
+                let Some(token) = map.next_untold(&mut from) else {
+                    break;
+                };
+                let fd = map.fileno(token).unwrap_or(-1);
+                if dispatch(map, &mut self.exit, token, fd, Event::Shutdown) {
+                    map.touch(token);
+                }
             }
         }
     }
 
+    /// Moves a graceful shutdown on: tells every channel when one was asked
+    /// for (and every channel that joins while the loop drains), closes
+    /// what is left when the grace period is over. Returns the time left
+    /// of the grace period, for the wait.
     fn shutdown_step(&mut self, map: &mut Map) -> Option<Duration> {
         match map.shutdown {
-            ShutdownState::Running => None,
+            ShutdownState::Running | ShutdownState::Done => None,
             ShutdownState::Requested(grace) => {
                 log::debug!(
                     "graceful shutdown: {} channels told, {:.3}s grace",
@@ -779,14 +795,9 @@ impl Core {
                     grace.as_secs_f64()
                 );
                 map.shutdown = ShutdownState::Draining(crate::deadline::after(grace));
+                self.told_at = None;
                 self.tell_shutdown(map);
                 Some(grace)
-            }
-            ShutdownState::Draining(_) if map.is_empty() => {
-                // Over (for a map driven by `iterate`; `run` says so and
-                // resets it itself): a channel added later is not told.
-                map.shutdown = ShutdownState::Running;
-                None
             }
             ShutdownState::Draining(until) => {
                 let now = Instant::now();
