@@ -123,6 +123,9 @@ pub struct Dispatcher {
     pub(crate) deadline: Deadline,
     /// Set by `accept` (or `pause_accepting`) on EMFILE/ENFILE.
     accept_pause: AcceptPause,
+    /// The listening socket's identity (device, inode), taken at `listen`:
+    /// tells an fd closed and reused behind this dispatcher's back.
+    listening: Option<(u64, u64)>,
     /// What `recv`/`send` saw end the connection (the first cause wins).
     close_reason: Option<CloseReason>,
     /// A lingering close is under way: the bytes read and dropped so far.
@@ -174,6 +177,7 @@ impl Dispatcher {
             addr: None,
             close_pending: false,
             accept_pause: AcceptPause::default(),
+            listening: None,
             warned: Warned::default(),
             close_reason: None,
             lingering: None,
@@ -385,7 +389,9 @@ impl Dispatcher {
     /// Starts listening (asyncore's `listen`); the dispatcher is `accepting`
     /// from now on, and read events become `handle_accept`.
     pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
-        self.sock()?.listen(backlog)?;
+        let sock = self.sock()?;
+        sock.listen(backlog)?;
+        self.listening = file_id(sock);
         self.state = State::Accepting;
         Ok(())
     }
@@ -452,9 +458,10 @@ impl Dispatcher {
     /// readable. Pending connections wait in the kernel's backlog meanwhile.
     ///
     /// An error that means this listener can never accept again closes it,
-    /// and is returned: `EINVAL` (its socket was shut down); `EBADF` or
-    /// `ENOTSOCK` (its fd was closed behind its back: the number, which
-    /// may be another file's now, is forgotten, not closed again).
+    /// and is returned: `EINVAL` (its socket was shut down); `EBADF`,
+    /// `ENOTSOCK`, or `EINVAL` from a socket that is not the one it listened
+    /// on (its fd was closed behind its back: the number, which may be
+    /// another file's now, is forgotten, not closed again).
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
             Ok(pair) => {
@@ -475,8 +482,15 @@ impl Dispatcher {
                 // default `handle_error`, which keeps a listener, would see
                 // this error on every pass.
                 Some(libc::EINVAL) if self.accepting() => {
-                    // Shut down: its socket is still its own.
-                    self.close();
+                    // Shut down, if its socket is still its own; or its fd
+                    // was closed behind its back and reused by a socket
+                    // that does not listen: that one is not closed here.
+                    let own = self.sock().ok().and_then(file_id);
+                    if own.is_some() && own == self.listening {
+                        self.close();
+                    } else {
+                        self.forget_fd();
+                    }
                     Err(e)
                 }
                 Some(libc::EBADF) | Some(libc::ENOTSOCK) if self.accepting() => {
@@ -936,6 +950,12 @@ impl Dispatcher {
     pub(crate) fn take_close_pending(&mut self) -> bool {
         std::mem::take(&mut self.close_pending)
     }
+}
+
+/// A file's identity (device, inode), to tell whether an fd still names it.
+fn file_id(sock: &Socket) -> Option<(u64, u64)> {
+    let st = nix::sys::stat::fstat(sock).ok()?;
+    Some((st.st_dev as u64, st.st_ino as u64))
 }
 
 /// Deadlines: when the loop calls [`handle_timeout`](crate::Handler::handle_timeout).

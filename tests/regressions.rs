@@ -642,10 +642,6 @@ fn closing_in_handle_read_gets_no_handle_write_and_closes_the_fd_once() {
 // Closed fd still registered
 // ---------------------------------------------------------------------------
 
-/// An fd closed behind its channel's back: select fails the whole call with
-/// EBADF, poll reports POLLNVAL on every call (a 100% CPU spin). Neither may
-/// take the loop down or spin: the channel gets handle_error once and leaves
-/// the map, without closing the number again, and the others go on.
 /// A listener whose fd was replaced behind its back (the number now
 /// another file's): `accept` says so (`ENOTSOCK`), and the dispatcher
 /// forgets the number instead of closing the other file.
@@ -671,6 +667,33 @@ fn accept_on_a_replaced_fd_forgets_it_without_closing_the_new_file() {
     drop(replaced);
 }
 
+/// The same when the number was taken by a socket that does not listen:
+/// `accept` fails with `EINVAL`, which a listener that was shut down gets
+/// too; the dispatcher tells the two apart (the socket it listened on is
+/// not the one at its number any more) and forgets the number.
+#[test]
+fn accept_einval_on_a_reused_number_leaves_the_other_socket_open() {
+    let mut d = Dispatcher::create_socket(socket2::Domain::IPV4, socket2::Type::STREAM).unwrap();
+    d.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    d.listen(1).unwrap();
+    let fd = d.fileno().unwrap();
+    let (other, _peer) = UnixStream::pair().unwrap();
+    // SAFETY: as above: dup2 closes the listener's socket and puts the
+    // connected socket at its number, owned by `replaced` from now on.
+    let replaced = unsafe { nix::unistd::dup2_raw(&other, fd) }.unwrap();
+    let err = d.accept().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    assert!(d.is_closed());
+    drop(d);
+    assert!(fd_is_open(fd), "the other socket's fd was closed");
+    drop(replaced);
+}
+
+/// An fd closed behind its channel's back: select fails the whole call with
+/// EBADF, poll reports POLLNVAL on every call (a 100% CPU spin). Neither may
+/// take the loop down or spin: the channel gets handle_error once and leaves
+/// the map, without closing the number again, and the others go on.
 #[test]
 fn fd_closed_behind_the_channels_back_is_reported_once_and_removed() {
     for backend in LOOP_BACKENDS {
