@@ -15,7 +15,7 @@
 //! Replies leave each connection in command order: while a `SLOW` answer
 //! is owed, later replies wait in the connection's queue behind it. On
 //! SIGTERM every reply already owed is delivered (a pending `SLOW` too, if
-//! it comes within the 5 s grace period), then each connection is closed
+//! it comes within the 4.5 s grace period), then each connection is closed
 //! after its last reply, the Unix socket path is removed, and the process
 //! exits 0. The signal channel closes with the shutdown, which restores
 //! the default actions: a second SIGTERM or SIGINT during the grace period
