@@ -39,8 +39,27 @@ fn chat_leaves() {
 
         // alice hangs up: both others hear it, once.
         drop(alice);
-        assert_eq!(bob.line(), "* alice has left", "{backend}");
-        assert_eq!(carol.line(), "* alice has left", "{backend}");
+        bob.expect_line(
+            "* alice has left",
+            &format!("{backend}: bob, after alice hung up"),
+        );
+        carol.expect_line(
+            "* alice has left",
+            &format!("{backend}: carol, after alice hung up"),
+        );
+
+        // dave is disconnected for an over-long line (no newline within
+        // 64 KiB): that is a leave too.
+        let mut dave = join(&server, "dave");
+        let _ = dave.send_raw(&vec![b'x'; 70 * 1024]);
+        bob.expect_line(
+            "* dave has left",
+            &format!("{backend}: bob, after dave's over-long line"),
+        );
+        carol.expect_line(
+            "* dave has left",
+            &format!("{backend}: carol, after dave's over-long line"),
+        );
 
         // Someone who never chose a name leaves without a word.
         let mut anonymous = LineClient::connect(server.addr);
@@ -56,8 +75,14 @@ fn chat_leaves() {
         // The name is free again, and the leaver is not told of its own leave.
         let mut alice2 = join(&server, "alice");
         drop(carol);
-        assert_eq!(bob.line(), "* carol has left", "{backend}");
-        assert_eq!(alice2.line(), "* carol has left", "{backend}");
+        bob.expect_line(
+            "* carol has left",
+            &format!("{backend}: bob, after carol left"),
+        );
+        alice2.expect_line(
+            "* carol has left",
+            &format!("{backend}: alice, after carol left"),
+        );
         bob.assert_silent(Duration::from_millis(100));
     }
 }
@@ -128,6 +153,25 @@ fn byte_count() {
             server.next_line(),
             format!("{half_addr} closed: {HALF} bytes in, {HALF} bytes out"),
             "{backend}"
+        );
+        // A client that floods without reading, then resets: what still
+        // waited in the server's queue never left, so it is not "out".
+        let flooder = small_window_connection(server.addr);
+        let flooder_addr = flooder.local_addr().unwrap();
+        flood_without_reading(&flooder, &[b'f'; 64 * 1024]);
+        reset(flooder);
+        let line = server.next_line();
+        let counts = line
+            .strip_prefix(&format!("{flooder_addr} closed: "))
+            .and_then(|rest| rest.strip_suffix(" bytes out"))
+            .and_then(|rest| rest.split_once(" bytes in, "))
+            .and_then(|(n, m)| Some((n.parse::<u64>().ok()?, m.parse::<u64>().ok()?)));
+        let Some((bytes_in, bytes_out)) = counts else {
+            panic!("{backend}: not a closing line for {flooder_addr}: {line:?}");
+        };
+        assert!(
+            bytes_out < bytes_in,
+            "{backend}: {line:?}: bytes still queued at the reset were counted as out"
         );
         // A connection that sends nothing counts zeros.
         let silent = connect(server.addr);

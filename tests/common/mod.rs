@@ -109,7 +109,7 @@ pub fn example_path(name: &str) -> PathBuf {
     let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "example binary {} not found: run the tests with `cargo test`, which builds the examples",
+        "example binary {} not found: build it first (`cargo build --example {name}`), or run the whole suite with `cargo test`, which builds every example",
         path.display()
     );
     path
@@ -681,6 +681,21 @@ impl LineClient {
         LineClient { stream, reader }
     }
 
+    /// Asserts that the next line is `want` (`what` says whose check it
+    /// is); the failure names the line expected, also on a timeout or an
+    /// end of stream.
+    pub fn expect_line(&mut self, want: &str, what: &str) {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("{what}: expected {want:?}, but the server closed the connection"),
+            Ok(_) => {}
+            Err(e) => {
+                panic!("{what}: expected {want:?}, but no line came within {PATIENCE:?}: {e}")
+            }
+        }
+        assert_eq!(line.trim_end_matches(['\r', '\n']), want, "{what}");
+    }
+
     /// The next line, without `\r\n`; panics on end of stream or timeout.
     pub fn line(&mut self) -> String {
         let mut line = String::new();
@@ -689,6 +704,13 @@ impl LineClient {
             Ok(_) => line.trim_end_matches(['\r', '\n']).to_string(),
             Err(e) => panic!("no line within {PATIENCE:?}: {e}"),
         }
+    }
+
+    /// Sends `bytes` as they are (no newline); an error (the server closed
+    /// the connection meanwhile) is returned, not a panic.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.stream.write_all(bytes)
     }
 
     /// Sends `text` and a `\n`.
