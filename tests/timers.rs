@@ -277,7 +277,49 @@ fn a_huge_interval_fires_once_without_overflow(lp: Loop) {
     assert_eq!(map.len(), 1, "an interval stays in the map");
 }
 
+/// Has input it never reads: every wait returns at once.
+struct NeverReads;
+
+impl Handler for NeverReads {
+    fn handle_read(&mut self, _ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+}
+
+/// A channel closed with its deadline still queued does not cut the next
+/// wait short: the wait says `timeout=none (block)`, not the minute left
+/// of a deadline nobody holds any more.
+fn a_closed_channels_deadline_does_not_shorten_the_wait(lp: Loop) {
+    common::logs::install(log::LevelFilter::Trace);
+    let before = common::logs::my_lines("selectloop").len();
+    let (a, b) = UnixStream::pair().unwrap();
+    (&b).write_all(b"x").unwrap();
+    let mut map = Map::new();
+    map.add(Dispatcher::from_socket(a).unwrap(), NeverReads);
+    let timer = map.add(
+        Timer::after(Duration::from_secs(60)),
+        Record {
+            id: 0,
+            fired: Fired::default(),
+        },
+    );
+    let mut one = lp.timeout(None).count(1);
+    one.run(&mut map).unwrap(); // the deadline is queued
+    assert!(map.close(timer));
+    one.run(&mut map).unwrap();
+    let lines = common::logs::my_lines("selectloop");
+    let second = lines[before..]
+        .iter()
+        .find(|l| l.contains("iteration 2:"))
+        .expect("a second iteration traced");
+    assert!(second.contains("timeout=none (block)"), "{second}");
+}
+
 every_backend!(
+    a_closed_channels_deadline_does_not_shorten_the_wait,
     a_huge_interval_fires_once_without_overflow,
     fire_in_deadline_order_and_never_early,
     rearm_and_cancel,

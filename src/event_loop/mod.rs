@@ -431,8 +431,11 @@ impl Core {
             // delivered while registering ended the loop.
             return Ok(self.control(map));
         }
-        if let Some(next) = self.timers.next() {
-            wait = shorter(wait, Some(next.saturating_duration_since(Instant::now())));
+        if self.timers.next().is_some() {
+            self.timers.drop_gone(|t| map.contains(t));
+            if let Some(next) = self.timers.next() {
+                wait = shorter(wait, Some(next.saturating_duration_since(Instant::now())));
+            }
         }
         let it = IterTrace {
             started: self.started,

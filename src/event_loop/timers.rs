@@ -5,7 +5,9 @@
 //! (when the entry comes up, the later deadline is queued again), so an idle
 //! timeout pushed back on every read costs a comparison, not a heap
 //! operation. A deadline moved *earlier* gets a new entry and the old one
-//! goes stale (skipped when it comes up). The heap keeps its capacity, so
+//! goes stale (skipped when it comes up; a closed channel's entry is
+//! dropped as soon as it heads the queue, so that it does not shorten the
+//! wait). The heap keeps its capacity, so
 //! timers firing and re-arming allocate nothing in steady state; deadlines
 //! that are not due cost nothing per iteration but a peek.
 
@@ -36,6 +38,17 @@ impl TimerQueue {
     /// early and finds nothing due).
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((when, _))| *when)
+    }
+
+    /// Drops the earliest entries whose channel is gone (`live` says no), so
+    /// that a closed channel's deadline does not cut the next wait short.
+    pub(crate) fn drop_gone(&mut self, live: impl Fn(Token) -> bool) {
+        while let Some(Reverse((_, token))) = self.heap.peek() {
+            if live(*token) {
+                return;
+            }
+            self.heap.pop();
+        }
     }
 
     /// Takes the earliest entry if it is due at `now`.
