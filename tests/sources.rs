@@ -532,6 +532,54 @@ fn closing_the_outputs_after_the_reap_delivers_the_waiting_exit() {
     }
 }
 
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Takes messages and does nothing with them.
+struct Ignore;
+
+impl selectloop::sources::MessageHandler<Counted> for Ignore {
+    fn handle_message(&mut self, _msg: Counted, _cx: &mut Context<'_>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Closing a message channel drops the messages it has not delivered at
+/// once, while a sender still lives (they used to live as long as the
+/// last sender), and a later send fails, giving its message back.
+#[test]
+fn closing_a_message_channel_drops_what_it_did_not_deliver() {
+    for (backend, event_loop) in loop_backends() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = selectloop::sources::message_channel::<Counted>().unwrap();
+        let mut map = Map::new();
+        let channel = map.add(rx, Ignore);
+        for _ in 0..10 {
+            assert!(tx.send(Counted(Arc::clone(&drops))).is_ok());
+        }
+        assert!(map.close(channel));
+        event_loop.timeout(Some(PATIENCE)).run(&mut map).unwrap();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            10,
+            "{backend}: undelivered kept"
+        );
+        assert!(tx.is_closed(), "{backend}");
+        assert!(tx.send(Counted(Arc::clone(&drops))).is_err(), "{backend}");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            11,
+            "{backend}: the refused one"
+        );
+    }
+}
+
 /// The cross-thread types can cross threads: `Waker` is Send + Sync +
 /// Clone, `Sender<T>` Send + Clone for a Send `T`.
 #[test]

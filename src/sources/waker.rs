@@ -316,16 +316,33 @@ impl<T> MessageChannel<T> {
     }
 
     /// Closes the channel: senders get [`SendError`] from now on, and the
-    /// messages not yet delivered are dropped with it.
+    /// messages not yet delivered are dropped now, even while senders live
+    /// (what they hold, a reply handle or a buffer, is released). The
+    /// wake-up fd's write end, which the senders share, goes with the last
+    /// sender.
     pub fn close(&mut self) {
-        self.shared.open.store(false, Ordering::SeqCst);
+        self.shut();
         self.inner.close();
+    }
+
+    /// Marks the channel closed and drops what was not delivered. The mark
+    /// is set under the queue's lock, which `send` checks it under: a send
+    /// either lands before the mark (and is dropped here) or fails.
+    fn shut(&mut self) {
+        let undelivered = {
+            let mut queue = self.shared.queue();
+            self.shared.open.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *queue)
+        };
+        // Dropped outside the lock: a message's own Drop may take time.
+        drop(undelivered);
+        self.batch.clear();
     }
 }
 
 impl<T> Drop for MessageChannel<T> {
     fn drop(&mut self) {
-        self.shared.open.store(false, Ordering::SeqCst);
+        self.shut();
     }
 }
 
@@ -376,11 +393,13 @@ impl<T> Sender<T> {
     /// Fails, giving the message back, if the receiving channel was closed
     /// or dropped.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        if !self.shared.open.load(Ordering::SeqCst) {
-            return Err(SendError(msg));
-        }
         let was_empty = {
             let mut queue = self.shared.queue();
+            // Under the lock: see `MessageChannel::shut`.
+            if !self.shared.open.load(Ordering::SeqCst) {
+                drop(queue);
+                return Err(SendError(msg));
+            }
             let was_empty = queue.is_empty();
             queue.push_back(msg);
             was_empty
