@@ -202,6 +202,62 @@ fn fd_above_fd_setsize_is_reported_once_even_if_handle_error_keeps_the_channel()
     assert!(start.elapsed() >= Duration::from_millis(80), "spun");
 }
 
+/// Counts its read events; reads (and drops) what comes.
+struct CountReads(Rc<Cell<usize>>);
+
+impl Handler for CountReads {
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.0.set(self.0.get() + 1);
+        ch.recv(&mut [0u8; 64]).map(drop)
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+}
+
+/// A live channel gets a new dispatcher (a new fd) while a `dup` of its
+/// old fd keeps the old socket open; then the old socket's peer writes.
+/// epoll's entry belongs to the old open file and cannot be removed by
+/// number any more: the loop rebuilds its set, so the old file's events do
+/// not reach the channel under its new fd (it spun, one empty read event
+/// per pass). select and poll watch by number and never saw them.
+#[test]
+fn a_channel_that_trades_its_fd_gets_no_events_of_the_old_file() {
+    use std::os::fd::AsFd;
+    for backend in LOOP_BACKENDS {
+        let (a, mut peer) = UnixStream::pair().unwrap();
+        let reads = Rc::new(Cell::new(0));
+        let mut map = Map::new();
+        let h = map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            CountReads(reads.clone()),
+        );
+        let mut one = lp(backend).count(1);
+        one.run(&mut map).unwrap();
+        let _old_file = nix::unistd::dup(map.channel_mut(h).unwrap().as_fd()).unwrap();
+        let (b, _b_peer) = UnixStream::pair().unwrap();
+        *map.channel_mut(h).unwrap() = Dispatcher::from_socket(b).unwrap();
+        peer.write_all(b"for the old socket").unwrap();
+        let mut passes = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            one.run(&mut map).unwrap();
+            passes += 1;
+        }
+        assert_eq!(
+            reads.get(),
+            0,
+            "{}: the old file's events reached the channel",
+            backend.name()
+        );
+        assert!(
+            passes < 100,
+            "{}: {passes} passes in 300 ms: a spin",
+            backend.name()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Stale events after fd reuse within one iteration
 // ---------------------------------------------------------------------------

@@ -101,6 +101,8 @@ fn always_ready(want: Interest) -> Readiness {
 }
 
 impl Selector for EpollSelector {
+    const WATCHES_FILES: bool = true;
+
     fn set_interest(
         &mut self,
         token: Token,

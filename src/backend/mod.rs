@@ -139,6 +139,14 @@ pub(crate) enum Waited {
 
 /// The interface every backend implements.
 pub(crate) trait Selector {
+    /// Whether the kernel's copy of the interest belongs to the open file
+    /// rather than to the fd number (epoll): closing the number does not
+    /// drop it while a `dup` of it lives, and nothing can drop it by number
+    /// any more. When a channel trades its fd, the loop then rebuilds the
+    /// whole set rather than risk the old file's events reaching the
+    /// channel under its new fd.
+    const WATCHES_FILES: bool = false;
+
     /// Changes what `fd` (channel `token`) is watched for, from `old` to
     /// `new` (either may be [`Interest::NONE`]: start or stop watching).
     fn set_interest(

@@ -426,9 +426,10 @@ impl Core {
         if let Some(pause_left) = self.sync(sel, map, trace) {
             wait = shorter(wait, Some(pause_left));
         }
-        if map.is_empty() || self.exit {
-            // The last channels closed behind the loop's back, or an error
-            // delivered while registering ended the loop.
+        if map.is_empty() || self.exit || self.start_over {
+            // The last channels closed behind the loop's back, an error
+            // delivered while registering ended the loop, or the backend's
+            // set must be rebuilt (done before the next wait).
             return Ok(self.control(map));
         }
         if self.timers.next().is_some() {
@@ -705,6 +706,11 @@ impl Core {
         } else {
             if reg.fd >= 0 {
                 sel.deregister(t, reg.fd, reg.interest);
+                if S::WATCHES_FILES && !reg.interest.is_none() {
+                    // The old file may live on (a dup) with its entry:
+                    // rebuild the set before the next wait.
+                    self.start_over = true;
+                }
             }
             Interest::NONE
         };
