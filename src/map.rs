@@ -254,6 +254,10 @@ impl Map {
     fn insert(&mut self, ch: Box<dyn Channel>) -> Token {
         self.len += 1;
         self.insertions += 1;
+        if self.shutdown == ShutdownState::Done {
+            // The shutdown that emptied the map is over: this one runs.
+            self.shutdown = ShutdownState::Running;
+        }
         let token = if self.free_head != NONE {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];

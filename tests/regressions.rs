@@ -235,9 +235,25 @@ fn a_channel_that_trades_its_fd_gets_no_events_of_the_old_file() {
         let mut one = lp(backend).count(1);
         one.run(&mut map).unwrap();
         let _old_file = nix::unistd::dup(map.channel_mut(h).unwrap().as_fd()).unwrap();
+        let (c, mut c_peer) = UnixStream::pair().unwrap();
+        let c_reads = Rc::new(Cell::new(0));
+        map.add(
+            Dispatcher::from_socket(c).unwrap(),
+            CountReads(c_reads.clone()),
+        );
+        one.run(&mut map).unwrap();
         let (b, _b_peer) = UnixStream::pair().unwrap();
         *map.channel_mut(h).unwrap() = Dispatcher::from_socket(b).unwrap();
         peer.write_all(b"for the old socket").unwrap();
+        // The iteration that rebuilds the set still waits and delivers.
+        c_peer.write_all(b"c").unwrap();
+        one.run(&mut map).unwrap();
+        assert_eq!(
+            c_reads.get(),
+            1,
+            "{}: an iteration went by without its events",
+            backend.name()
+        );
         let mut passes = 0;
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(300) {

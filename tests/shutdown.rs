@@ -163,6 +163,40 @@ fn shutdown_with_a_newcomer(lp: Loop, exit_first: bool) {
     assert!(took < grace / 2, "waited for the grace period: {took:?}");
 }
 
+/// A timer that does nothing when it fires (and, one-shot, leaves).
+struct Fires;
+
+impl Handler<Timer> for Fires {}
+
+/// Closes when told, and stops the loop.
+struct StopsTheLoop;
+
+impl Handler for StopsTheLoop {
+    fn handle_shutdown(&mut self, ch: &mut Dispatcher, cx: &mut Context<'_>) -> io::Result<()> {
+        ch.close();
+        cx.exit();
+        Ok(())
+    }
+}
+
+/// A handler that stops the loop while the channels are being told: the
+/// same loop, run again, tells the rest (it skipped them, and waited out
+/// the grace period).
+fn the_same_loop_tells_the_rest_after_an_exit(lp: Loop) {
+    let mut map = Map::new();
+    map.add(listener(), StopsTheLoop);
+    map.add(listener(), Listener);
+    let grace = Duration::from_secs(5);
+    map.shutdown(grace);
+    let start = Instant::now();
+    let mut lp = lp.timeout(None);
+    assert_eq!(lp.run(&mut map).unwrap(), Stop::Exit);
+    assert_eq!(lp.run(&mut map).unwrap(), Stop::Shutdown);
+    assert!(map.is_empty());
+    let took = start.elapsed();
+    assert!(took < grace / 2, "waited for the grace period: {took:?}");
+}
+
 /// A map driven by `iterate` leaves the drain once it is empty: a channel
 /// added later is neither told nor closed when the old grace period runs
 /// out, and a new shutdown can be asked for.
@@ -184,6 +218,10 @@ fn a_drained_map_driven_by_iterate_is_running_again(lp: Loop) {
     map.shutdown(Duration::from_millis(100));
     one.iterate(&mut map).unwrap();
     assert!(map.is_empty(), "the new shutdown told it");
+    // Drained again through `iterate`: a later run that simply empties the
+    // map says so (`Empty`), not `Shutdown`.
+    map.add(Timer::after(Duration::from_millis(10)), Fires);
+    assert_eq!(one.timeout(None).run(&mut map).unwrap(), Stop::Empty);
 }
 
 every_backend!(
@@ -192,4 +230,5 @@ every_backend!(
     a_channel_added_during_the_shutdown_is_told_too,
     a_channel_that_joined_is_told_by_the_next_run,
     a_drained_map_driven_by_iterate_is_running_again,
+    the_same_loop_tells_the_rest_after_an_exit,
 );

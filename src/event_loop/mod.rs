@@ -320,11 +320,21 @@ impl State {
             }
             self.core.start_over(map);
         }
-        match &mut self.selector {
-            AnySelector::Select(s) => self.core.iterate(&mut **s, map, timeout),
-            AnySelector::Poll(s) => self.core.iterate(s, map, timeout),
-            #[cfg(target_os = "linux")]
-            AnySelector::Epoll(s) => self.core.iterate(s, map, timeout),
+        loop {
+            let control = match &mut self.selector {
+                AnySelector::Select(s) => self.core.iterate(&mut **s, map, timeout),
+                AnySelector::Poll(s) => self.core.iterate(s, map, timeout),
+                #[cfg(target_os = "linux")]
+                AnySelector::Epoll(s) => self.core.iterate(s, map, timeout),
+            }?;
+            if !std::mem::take(&mut self.core.rebuild_before_wait) {
+                return Ok(control);
+            }
+            // The backend's set must be rebuilt before this iteration's
+            // wait (a channel traded its fd on epoll): rebuild, and run the
+            // iteration again, from the start.
+            self.selector = AnySelector::new(self.backend)?;
+            self.core.start_over(map);
         }
     }
 }
@@ -368,9 +378,12 @@ struct Core {
     start_over: bool,
     /// A handler asked the loop to stop.
     exit: bool,
-    /// The map's insertion count at this loop's last walk for channels not
-    /// told of the graceful shutdown yet.
+    /// The map's insertion count at this loop's last complete walk for
+    /// channels not told of the graceful shutdown yet.
     told_at: Option<u64>,
+    /// This iteration stopped before its wait for the backend's set to be
+    /// rebuilt; it is run again once it is.
+    rebuild_before_wait: bool,
     started: Instant,
     iteration: u64,
 }
@@ -385,6 +398,7 @@ impl Core {
             start_over: false,
             exit: false,
             told_at: None,
+            rebuild_before_wait: false,
             started: Instant::now(),
             iteration: 0,
         }
@@ -393,6 +407,7 @@ impl Core {
     /// Forgets everything registered; every channel of `map` counts as
     /// added.
     fn start_over(&mut self, map: &mut Map) {
+        self.told_at = None;
         self.regs.clear();
         self.asking.clear();
         self.timers = TimerQueue::default();
@@ -426,11 +441,17 @@ impl Core {
         if let Some(pause_left) = self.sync(sel, map, trace) {
             wait = shorter(wait, Some(pause_left));
         }
-        if map.is_empty() || self.exit || self.start_over {
-            // The last channels closed behind the loop's back, an error
-            // delivered while registering ended the loop, or the backend's
-            // set must be rebuilt (done before the next wait).
+        if map.is_empty() || self.exit {
+            // The last channels closed behind the loop's back, or an error
+            // delivered while registering ended the loop.
             return Ok(self.control(map));
+        }
+        if self.start_over {
+            // The backend's set must be rebuilt before the wait: the
+            // caller does it and runs this iteration again.
+            self.iteration -= 1;
+            self.rebuild_before_wait = true;
+            return Ok(Control::Continue);
         }
         if self.timers.next().is_some() {
             self.timers.drop_gone(|t| map.contains(t));
@@ -776,7 +797,7 @@ impl Core {
     /// Nothing was added since this loop's last walk: nothing to walk.
     fn tell_shutdown(&mut self, map: &mut Map) {
         while self.told_at != Some(map.insertions()) && !self.exit {
-            self.told_at = Some(map.insertions());
+            let insertions = map.insertions();
             let mut from = 0;
             while !self.exit {
                 let Some(token) = map.next_untold(&mut from) else {
@@ -787,6 +808,9 @@ impl Core {
                     map.touch(token);
                 }
             }
+            // Only a walk that reached the end counts: one cut short by
+            // `exit` goes on at the next step.
+            self.told_at = (!self.exit).then_some(insertions);
         }
     }
 
