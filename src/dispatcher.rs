@@ -121,6 +121,10 @@ pub struct Dispatcher {
     close_pending: bool,
     /// When `handle_timeout` is due (see [`set_deadline`](Self::set_deadline)).
     pub(crate) deadline: Deadline,
+    /// Not yet looked at by a loop: a dispatcher put in place of another
+    /// (`*ch = Dispatcher::...`) is told apart from it by this, even when
+    /// its fd got the same number.
+    fresh: bool,
     /// Set by `accept` (or `pause_accepting`) on EMFILE/ENFILE.
     accept_pause: AcceptPause,
     /// The listening socket's identity (device, inode), taken at `listen`:
@@ -182,6 +186,7 @@ impl Dispatcher {
             close_reason: None,
             lingering: None,
             deadline: Deadline::default(),
+            fresh: true,
         }
     }
 
@@ -944,6 +949,13 @@ impl Dispatcher {
             Io::NoFd | Io::Closed => {}
         }
         self.close();
+    }
+
+    /// Whether no loop has looked at this dispatcher yet (then it is from
+    /// now on).
+    #[inline]
+    pub(crate) fn take_fresh(&mut self) -> bool {
+        std::mem::take(&mut self.fresh)
     }
 
     #[inline]

@@ -274,6 +274,42 @@ fn a_channel_that_trades_its_fd_gets_no_events_of_the_old_file() {
     }
 }
 
+/// The same with the new socket at the old number (close, then a new
+/// socket, which gets the lowest free number): the channel is watched on
+/// its new socket (on epoll it was not: the old entry died with the close,
+/// and the number looked unchanged).
+#[test]
+fn a_channel_given_a_new_socket_at_its_old_number_is_watched() {
+    for backend in LOOP_BACKENDS {
+        let (a, _a_peer) = UnixStream::pair().unwrap();
+        let reads = Rc::new(Cell::new(0));
+        let mut map = Map::new();
+        let h = map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            CountReads(reads.clone()),
+        );
+        let mut one = lp(backend).count(1);
+        one.run(&mut map).unwrap();
+        let old_fd = map.fileno(h).unwrap();
+        let d = map.channel_mut(h).unwrap();
+        d.close();
+        let (b, mut b_peer) = UnixStream::pair().unwrap();
+        let b = Dispatcher::from_socket(b).unwrap();
+        let same_number = b.fileno() == Some(old_fd);
+        *d = b;
+        b_peer.write_all(b"new").unwrap();
+        for _ in 0..5 {
+            one.run(&mut map).unwrap();
+        }
+        assert_eq!(
+            reads.get(),
+            1,
+            "{}: the new socket was not watched (same number: {same_number})",
+            backend.name()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Stale events after fd reuse within one iteration
 // ---------------------------------------------------------------------------

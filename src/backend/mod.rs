@@ -142,10 +142,10 @@ pub(crate) trait Selector {
     /// Whether the kernel's copy of the interest belongs to the open file
     /// rather than to the fd number (epoll): closing the number does not
     /// drop it while a `dup` of it lives, and nothing can drop it by number
-    /// any more. When a channel's fd number changes, the loop then rebuilds
-    /// the whole set rather than risk the old file's events reaching the
-    /// channel under its new fd. (A new socket that got the old number is
-    /// not told apart from the old one by the number: not handled.)
+    /// any more. When a channel's dispatcher is replaced (a new fd, or a
+    /// new socket at the old number), the loop then rebuilds the whole set
+    /// rather than risk the old file's events reaching the channel under
+    /// its new fd.
     const WATCHES_FILES: bool = false;
 
     /// Changes what `fd` (channel `token`) is watched for, from `old` to

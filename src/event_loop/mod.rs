@@ -700,6 +700,18 @@ impl Core {
         let asking_anyway = d.connecting() || (accepting && d.is_accept_paused());
         let new = Interest { read, write };
         let reg = self.regs[t.index()];
+        // A dispatcher put in place of the registered one: a new file, even
+        // if its fd got the old number.
+        let reg = if d.take_fresh() && reg.fd >= 0 {
+            self.unwatch(sel, t, reg);
+            Reg {
+                fd: -1,
+                interest: Interest::NONE,
+                ..reg
+            }
+        } else {
+            reg
+        };
         if new != reg.interest || fd != reg.fd {
             self.change_interest(sel, map, t, fd, reg, new);
         }
@@ -708,6 +720,17 @@ impl Core {
             self.set_asking(t, asking);
         }
         pause_left
+    }
+
+    /// Stops watching the file channel `t` was registered with (`reg`): its
+    /// fd changed, or its dispatcher was replaced.
+    fn unwatch<S: Selector>(&mut self, sel: &mut S, t: Token, reg: Reg) {
+        sel.deregister(t, reg.fd, reg.interest);
+        if S::WATCHES_FILES && !reg.interest.is_none() {
+            // The old file may live on (a dup) with its entry: rebuild the
+            // set before the next wait.
+            self.start_over = true;
+        }
     }
 
     /// Tells the backend that channel `t` (registered as `reg`) now wants
@@ -726,12 +749,7 @@ impl Core {
             reg.interest
         } else {
             if reg.fd >= 0 {
-                sel.deregister(t, reg.fd, reg.interest);
-                if S::WATCHES_FILES && !reg.interest.is_none() {
-                    // The old file may live on (a dup) with its entry:
-                    // rebuild the set before the next wait.
-                    self.start_over = true;
-                }
+                self.unwatch(sel, t, reg);
             }
             Interest::NONE
         };
