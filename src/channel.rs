@@ -93,8 +93,8 @@ pub(crate) struct Entry<D, H> {
 
 /// What a channel wants of the loop, as its handler and dispatcher say it:
 /// the fd (-1: none), the handler's `readable()` and `writable()` answers,
-/// the connection state, and whether an accept pause is on, packed in one
-/// word. The state rules (a listener never writes, a connecting socket
+/// the connection state, whether an accept pause is on, and whether the
+/// dispatcher is one no loop has looked at yet, packed in one word. The state rules (a listener never writes, a connecting socket
 /// always does) are applied by [`interest`](Self::interest).
 ///
 /// Recorded on the entry whenever the loop asks the channel's predicates,
@@ -110,6 +110,9 @@ impl Wants {
     const WRITE: u64 = 1 << 33;
     const PAUSED: u64 = 1 << 34;
     const STATE_SHIFT: u32 = 35;
+    /// A dispatcher no loop has looked at yet: one put in place of the
+    /// registered one (even at the same fd number).
+    const FRESH: u64 = 1 << 44;
 
     /// Never asked yet (matches no real answer).
     const UNSEEN: Wants = Wants(u64::MAX);
@@ -129,6 +132,7 @@ impl Wants {
                 } else {
                     0
                 }
+                | if d.is_fresh() { Self::FRESH } else { 0 }
                 | u64::from(d.state_code()) << Self::STATE_SHIFT,
         )
     }
@@ -152,7 +156,8 @@ impl fmt::Debug for Wants {
             .field("fd", &(self.0 as u32 as i32))
             .field("interest", &self.interest())
             .field("paused", &(self.0 & Self::PAUSED != 0))
-            .field("state", &(self.0 >> Self::STATE_SHIFT))
+            .field("fresh", &(self.0 & Self::FRESH != 0))
+            .field("state", &((self.0 >> Self::STATE_SHIFT) as u8))
             .finish()
     }
 }

@@ -958,6 +958,12 @@ impl Dispatcher {
         std::mem::take(&mut self.fresh)
     }
 
+    /// Whether no loop has looked at this dispatcher yet.
+    #[inline]
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
     #[inline]
     pub(crate) fn take_close_pending(&mut self) -> bool {
         std::mem::take(&mut self.close_pending)

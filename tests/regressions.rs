@@ -310,6 +310,71 @@ fn a_channel_given_a_new_socket_at_its_old_number_is_watched() {
     }
 }
 
+/// Replaces its own socket, once, in its first read event: closes it and
+/// puts a new connected socket (which gets the same fd number) in its
+/// place, keeping that socket's peer. Its predicates are asked only after
+/// its own events.
+struct ReplacesItself {
+    reads: Rc<Cell<usize>>,
+    new_peer: Rc<RefCell<Option<UnixStream>>>,
+}
+
+impl Handler for ReplacesItself {
+    const PREDICATES: selectloop::Predicates = selectloop::Predicates::AfterOwnEvents;
+    fn handle_read(&mut self, ch: &mut Dispatcher, _cx: &mut Context<'_>) -> io::Result<()> {
+        self.reads.set(self.reads.get() + 1);
+        ch.recv(&mut [0u8; 64])?;
+        if self.new_peer.borrow().is_none() {
+            ch.close();
+            let (mine, peer) = UnixStream::pair()?;
+            *ch = Dispatcher::from_socket(mine)?;
+            *self.new_peer.borrow_mut() = Some(peer);
+        }
+        Ok(())
+    }
+    fn writable(&mut self, _ch: &Dispatcher) -> bool {
+        false
+    }
+}
+
+/// The same from inside the channel's own handler, on the fast path: the
+/// loop learns of the new dispatcher from the check after the event, and
+/// watches it (on epoll it did not: same number, same state, and no event
+/// could come to make the loop ask again).
+#[test]
+fn a_channel_that_replaces_its_own_socket_is_watched() {
+    for backend in LOOP_BACKENDS {
+        let (a, mut a_peer) = UnixStream::pair().unwrap();
+        let reads = Rc::new(Cell::new(0));
+        let new_peer = Rc::new(RefCell::new(None));
+        let mut map = Map::new();
+        map.add(
+            Dispatcher::from_socket(a).unwrap(),
+            ReplacesItself {
+                reads: reads.clone(),
+                new_peer: new_peer.clone(),
+            },
+        );
+        a_peer.write_all(b"first").unwrap();
+        let mut one = lp(backend).count(1);
+        for _ in 0..3 {
+            one.run(&mut map).unwrap();
+        }
+        assert_eq!(reads.get(), 1, "{}", backend.name());
+        let mut peer = new_peer.borrow_mut().take().expect("replaced");
+        peer.write_all(b"second").unwrap();
+        for _ in 0..5 {
+            one.run(&mut map).unwrap();
+        }
+        assert_eq!(
+            reads.get(),
+            2,
+            "{}: the new socket was not watched",
+            backend.name()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Stale events after fd reuse within one iteration
 // ---------------------------------------------------------------------------

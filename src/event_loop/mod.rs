@@ -670,6 +670,9 @@ impl Core {
                 paused_at = Some(now);
             }
         }
+        // Likewise the mark of a dispatcher no loop has looked at (one put
+        // in place of the registered one): taken before the record.
+        let fresh = ch.dispatcher_mut().take_fresh();
         let wants = ch.wants();
         let d = ch.dispatcher_mut();
         self.timers.sync(t, &mut d.deadline);
@@ -702,7 +705,7 @@ impl Core {
         let reg = self.regs[t.index()];
         // A dispatcher put in place of the registered one: a new file, even
         // if its fd got the old number.
-        let reg = if d.take_fresh() && reg.fd >= 0 {
+        let reg = if fresh && reg.fd >= 0 {
             self.unwatch(sel, t, reg);
             Reg {
                 fd: -1,
