@@ -215,6 +215,30 @@ impl Handler for CountReads {
     }
 }
 
+/// A `CountReads` channel on a socket pair, registered by one pass of a
+/// loop on `backend`: the map, its handle, its read count, the socket's
+/// peer, and the loop (one pass per `run`), which the caller goes on with.
+fn registered_reader(
+    backend: Backend,
+) -> (
+    Map,
+    selectloop::Handle<Dispatcher, CountReads>,
+    Rc<Cell<usize>>,
+    UnixStream,
+    Loop,
+) {
+    let (a, peer) = UnixStream::pair().unwrap();
+    let reads = Rc::new(Cell::new(0));
+    let mut map = Map::new();
+    let h = map.add(
+        Dispatcher::from_socket(a).unwrap(),
+        CountReads(reads.clone()),
+    );
+    let mut one = lp(backend).count(1);
+    one.run(&mut map).unwrap();
+    (map, h, reads, peer, one)
+}
+
 /// A live channel gets a new dispatcher (a new fd) while a `dup` of its
 /// old fd keeps the old socket open; then the old socket's peer writes.
 /// epoll's entry belongs to the old open file and cannot be removed by
@@ -225,15 +249,7 @@ impl Handler for CountReads {
 fn a_channel_that_trades_its_fd_gets_no_events_of_the_old_file() {
     use std::os::fd::AsFd;
     for backend in LOOP_BACKENDS {
-        let (a, mut peer) = UnixStream::pair().unwrap();
-        let reads = Rc::new(Cell::new(0));
-        let mut map = Map::new();
-        let h = map.add(
-            Dispatcher::from_socket(a).unwrap(),
-            CountReads(reads.clone()),
-        );
-        let mut one = lp(backend).count(1);
-        one.run(&mut map).unwrap();
+        let (mut map, h, reads, mut peer, mut one) = registered_reader(backend);
         let _old_file = nix::unistd::dup(map.channel_mut(h).unwrap().as_fd()).unwrap();
         let (c, mut c_peer) = UnixStream::pair().unwrap();
         let c_reads = Rc::new(Cell::new(0));
@@ -281,15 +297,7 @@ fn a_channel_that_trades_its_fd_gets_no_events_of_the_old_file() {
 #[test]
 fn a_channel_given_a_new_socket_at_its_old_number_is_watched() {
     for backend in LOOP_BACKENDS {
-        let (a, _a_peer) = UnixStream::pair().unwrap();
-        let reads = Rc::new(Cell::new(0));
-        let mut map = Map::new();
-        let h = map.add(
-            Dispatcher::from_socket(a).unwrap(),
-            CountReads(reads.clone()),
-        );
-        let mut one = lp(backend).count(1);
-        one.run(&mut map).unwrap();
+        let (mut map, h, reads, _a_peer, mut one) = registered_reader(backend);
         let old_fd = map.fileno(h).unwrap();
         let d = map.channel_mut(h).unwrap();
         d.close();
